@@ -1,0 +1,10 @@
+/** The libbpf bridge: everything above bpf/ uses these, and never koffi. */
+export * from './attach.js';
+export * from './bpffs.js';
+export * from './codec.js';
+export * from './map.js';
+export { BpfError, errnoName } from './native/errors.js';
+export * from './netns.js';
+export * from './object.js';
+export * from './ringbuf.js';
+export * from './test-run.js';

@@ -1,0 +1,142 @@
+/**
+ * Typed access to a BPF map: every key and value goes through a codec, and every
+ * failure becomes a BpfError naming the map and the operation.
+ */
+
+import type { Codec } from './codec.js';
+import { BpfError, checkLibbpf } from './native/errors.js';
+import { bpf, sizeOf } from './native/ffi.js';
+import type { BpfMapInfo } from './object.js';
+
+const ENOENT = 2;
+
+/** bpf_map_update_elem flags. */
+export const UpdateFlags = { any: 0n, noExist: 1n, exist: 2n } as const;
+
+export class BpfMap<K, V> {
+  readonly name: string;
+  readonly fd: number;
+
+  constructor(
+    info: Pick<BpfMapInfo, 'name' | 'fd' | 'keySize' | 'valueSize'>,
+    readonly keyCodec: Codec<K>,
+    readonly valueCodec: Codec<V>,
+  ) {
+    this.name = info.name;
+    this.fd = info.fd;
+    if (info.keySize !== keyCodec.size || info.valueSize !== valueCodec.size) {
+      throw new BpfError(
+        'open map',
+        info.name,
+        22,
+        `codec sizes key=${keyCodec.size} value=${valueCodec.size} but map has key=${info.keySize} value=${info.valueSize}`,
+      );
+    }
+  }
+
+  lookup(key: K): V | undefined {
+    const value = Buffer.alloc(this.valueCodec.size);
+    const result = bpf.mapLookupElem(this.fd, this.encodeKey(key), value);
+    if (result === -ENOENT) return undefined;
+    checkLibbpf(result, 'lookup in map', this.name);
+    return this.valueCodec.decode(value, 0);
+  }
+
+  update(key: K, value: V, flags: bigint = UpdateFlags.any): void {
+    const valueBuf = Buffer.alloc(this.valueCodec.size);
+    this.valueCodec.encode(value, valueBuf, 0);
+    checkLibbpf(bpf.mapUpdateElem(this.fd, this.encodeKey(key), valueBuf, flags), 'update map', this.name);
+  }
+
+  /** Returns false when the key was not there. */
+  delete(key: K): boolean {
+    const result = bpf.mapDeleteElem(this.fd, this.encodeKey(key));
+    if (result === -ENOENT) return false;
+    checkLibbpf(result, 'delete from map', this.name);
+    return true;
+  }
+
+  /** Every key, walked with get_next_key. Keys deleted during the walk may restart it (kernel semantics). */
+  *keys(): Generator<K> {
+    let previous: Buffer | null = null;
+    for (;;) {
+      const next = Buffer.alloc(this.keyCodec.size);
+      const result = bpf.mapGetNextKey(this.fd, previous, next);
+      if (result === -ENOENT) return;
+      checkLibbpf(result, 'iterate map', this.name);
+      yield this.keyCodec.decode(next, 0);
+      previous = next;
+    }
+  }
+
+  *entries(): Generator<[K, V]> {
+    for (const key of this.keys()) {
+      const value = this.lookup(key);
+      if (value !== undefined) yield [key, value];
+    }
+  }
+
+  /** Writes many entries in one syscall per chunk. */
+  updateBatch(entries: readonly (readonly [K, V])[], flags: bigint = UpdateFlags.any): void {
+    if (entries.length === 0) return;
+    const keys = Buffer.alloc(entries.length * this.keyCodec.size);
+    const values = Buffer.alloc(entries.length * this.valueCodec.size);
+    entries.forEach(([key, value], i) => {
+      this.keyCodec.encode(key, keys, i * this.keyCodec.size);
+      this.valueCodec.encode(value, values, i * this.valueCodec.size);
+    });
+    const count: [number] = [entries.length];
+    const result = bpf.mapUpdateBatch(this.fd, keys, values, count, this.batchOpts(flags));
+    checkLibbpf(result, 'batch update map', this.name);
+    if (count[0] !== entries.length) {
+      throw new BpfError('batch update map', this.name, 5, `wrote ${count[0]} of ${entries.length} entries`);
+    }
+  }
+
+  deleteBatch(keys: readonly K[]): void {
+    if (keys.length === 0) return;
+    const keyBuf = Buffer.alloc(keys.length * this.keyCodec.size);
+    keys.forEach((key, i) => {
+      this.keyCodec.encode(key, keyBuf, i * this.keyCodec.size);
+    });
+    const count: [number] = [keys.length];
+    checkLibbpf(
+      bpf.mapDeleteBatch(this.fd, keyBuf, count, this.batchOpts(0n)),
+      'batch delete from map',
+      this.name,
+    );
+  }
+
+  /** Reads the whole map in chunks of `chunk` entries. Hash-like maps only (arrays: use entries()). */
+  lookupBatch(chunk = 4096): [K, V][] {
+    const out: [K, V][] = [];
+    const keys = Buffer.alloc(chunk * this.keyCodec.size);
+    const values = Buffer.alloc(chunk * this.valueCodec.size);
+    // The batch cursor is opaque to us; the kernel documents it as at least key-sized.
+    let inBatch: Buffer | null = null;
+    const outBatch = Buffer.alloc(Math.max(8, this.keyCodec.size));
+    for (;;) {
+      const count: [number] = [chunk];
+      const result = bpf.mapLookupBatch(this.fd, inBatch, outBatch, keys, values, count, this.batchOpts(0n));
+      if (result < 0 && result !== -ENOENT) checkLibbpf(result, 'batch lookup in map', this.name);
+      for (let i = 0; i < count[0]; i++) {
+        out.push([
+          this.keyCodec.decode(keys, i * this.keyCodec.size),
+          this.valueCodec.decode(values, i * this.valueCodec.size),
+        ]);
+      }
+      if (result === -ENOENT) return out;
+      inBatch = Buffer.from(outBatch);
+    }
+  }
+
+  private encodeKey(key: K): Buffer {
+    const buf = Buffer.alloc(this.keyCodec.size);
+    this.keyCodec.encode(key, buf, 0);
+    return buf;
+  }
+
+  private batchOpts(elemFlags: bigint) {
+    return { sz: sizeOf.mapBatchOpts, elem_flags: elemFlags, flags: 0n };
+  }
+}

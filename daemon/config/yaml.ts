@@ -1,0 +1,80 @@
+/**
+ * YAML documents with their source lines, and schema validation whose errors
+ * point at file, object, field path and line.
+ */
+import { type Document, isMap, isSeq, LineCounter, type Node, parseAllDocuments } from 'yaml';
+import type { z } from 'zod';
+import { InputError, type InputProblem, type PathSegment } from './errors.js';
+
+export interface SourceDocument {
+  file: string;
+  /** 0-based position of the document in a multi-document file. */
+  index: number;
+  value: unknown;
+  /** 1-based line of the node at a field path, if it exists. */
+  lineOf(path: readonly PathSegment[]): number | undefined;
+}
+
+export function parseYamlDocuments(file: string, text: string): SourceDocument[] {
+  const lineCounter = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false });
+  if (!Array.isArray(docs)) return [];
+  const problems: InputProblem[] = [];
+  const out: SourceDocument[] = [];
+  docs.forEach((doc: Document.Parsed, index) => {
+    for (const error of doc.errors) {
+      const line = error.linePos?.[0]?.line;
+      problems.push({
+        file,
+        object: `document ${index + 1}`,
+        line,
+        path: [],
+        message: `YAML: ${error.message.split('\n')[0]}`,
+      });
+    }
+    const value: unknown = doc.toJS();
+    if (value === null || value === undefined) return; // empty document between `---`
+    out.push({
+      file,
+      index,
+      value,
+      lineOf(path) {
+        let node: unknown = doc.contents;
+        for (const segment of path) {
+          if (isMap(node)) node = node.get(segment, true);
+          else if (isSeq(node) && typeof segment === 'number') node = node.get(segment, true);
+          else break;
+        }
+        const range = (node as Node | undefined)?.range;
+        return range ? lineCounter.linePos(range[0]).line : undefined;
+      },
+    });
+  });
+  if (problems.length > 0) throw new InputError(problems);
+  return out;
+}
+
+/** Validates one document; throws an InputError listing every problem. */
+export function validate<S extends z.ZodType>(schema: S, doc: SourceDocument, object?: string): z.infer<S> {
+  const result = schema.safeParse(doc.value);
+  if (result.success) return result.data;
+  throw new InputError(
+    result.error.issues.map((issue) => {
+      const path = issue.path.filter((s): s is string | number => typeof s !== 'symbol');
+      // For unknown keys zod reports the parent; point at the key itself.
+      const keys = issue.code === 'unrecognized_keys' ? issue.keys : [];
+      const fullPath = keys.length === 1 ? [...path, keys[0]!] : path;
+      const message =
+        issue.code === 'unrecognized_keys'
+          ? `unknown field${keys.length > 1 ? `s ${keys.join(', ')}` : ''}; nodewarden does not support it`
+          : issue.message;
+      return {
+        file: doc.file,
+        object,
+        line: doc.lineOf(fullPath) ?? doc.lineOf(path),
+        path: fullPath,
+        message,
+      };
+    }),
+  );
+}

@@ -1,0 +1,45 @@
+import { createConnection } from 'node:net';
+import type { ControlResponse } from './protocol.js';
+
+export class ControlError extends Error {
+  override readonly name = 'ControlError';
+}
+
+/** Calls one method on the daemon's control socket. */
+export function callDaemon(
+  socketPath: string,
+  method: string,
+  params: Record<string, unknown> = {},
+  timeoutMs = 10_000,
+): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection(socketPath);
+    let buffered = '';
+    socket.setEncoding('utf8');
+    socket.setTimeout(timeoutMs, () =>
+      socket.destroy(new ControlError(`no answer from ${socketPath} within ${timeoutMs} ms`)),
+    );
+    socket.on('connect', () => socket.write(`${JSON.stringify({ method, params })}\n`));
+    socket.on('data', (chunk: string) => {
+      buffered += chunk;
+    });
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      const hint =
+        error.code === 'ENOENT' || error.code === 'ECONNREFUSED'
+          ? ' (is the daemon running? see --run-dir)'
+          : '';
+      reject(
+        new ControlError(`cannot reach the daemon at ${socketPath}: ${error.code ?? error.message}${hint}`),
+      );
+    });
+    socket.on('end', () => {
+      try {
+        const response = JSON.parse(buffered) as ControlResponse;
+        if (response.ok) resolve(response.result);
+        else reject(new ControlError(response.error));
+      } catch {
+        reject(new ControlError(`malformed answer from ${socketPath}`));
+      }
+    });
+  });
+}

@@ -1,0 +1,71 @@
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { dirname } from 'node:path';
+import type { ControlHandler, ControlRequest, ControlResponse } from './protocol.js';
+
+const MAX_REQUEST_BYTES = 1 << 20;
+
+/** Serves the control socket (mode 0600: only root talks to the daemon). */
+export class ControlServer {
+  private readonly server: Server;
+
+  constructor(
+    private readonly path: string,
+    private readonly handlers: Record<string, ControlHandler>,
+  ) {
+    this.server = createServer((socket) => this.serve(socket));
+  }
+
+  async listen(): Promise<void> {
+    mkdirSync(dirname(this.path), { recursive: true, mode: 0o755 });
+    // A socket file left by a killed daemon would make listen fail with EADDRINUSE.
+    rmSync(this.path, { force: true });
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.path, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    chmodSync(this.path, 0o600);
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    rmSync(this.path, { force: true });
+  }
+
+  private serve(socket: Socket): void {
+    let buffered = '';
+    socket.setEncoding('utf8');
+    socket.on('error', () => socket.destroy());
+    socket.on('data', (chunk: string) => {
+      buffered += chunk;
+      if (buffered.length > MAX_REQUEST_BYTES)
+        return this.reply(socket, { ok: false, error: 'request too large' });
+      const newline = buffered.indexOf('\n');
+      if (newline >= 0) void this.handle(socket, buffered.slice(0, newline));
+    });
+  }
+
+  private async handle(socket: Socket, line: string): Promise<void> {
+    let request: ControlRequest;
+    try {
+      request = JSON.parse(line) as ControlRequest;
+    } catch {
+      return this.reply(socket, { ok: false, error: 'request is not JSON' });
+    }
+    const handler = this.handlers[request.method];
+    if (!handler)
+      return this.reply(socket, { ok: false, error: `unknown method ${JSON.stringify(request.method)}` });
+    try {
+      this.reply(socket, { ok: true, result: await handler(request.params ?? {}) });
+    } catch (error) {
+      this.reply(socket, { ok: false, error: error instanceof Error ? error.message : String(error) });
+    }
+  }
+
+  private reply(socket: Socket, response: ControlResponse): void {
+    socket.end(`${JSON.stringify(response)}\n`);
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * The daemon's lifecycle: config → plan → datapath, plus the control socket.
+ * A reload with invalid input keeps the last good state in force and reports
+ * the problem in the log and in status.
+ */
+import { type LoadedConfig, loadConfig } from './config/load.js';
+import { ControlServer } from './control/server.js';
+import { type AttachmentStatus, Datapath } from './datapath/actuator.js';
+import { planAttachments } from './datapath/plan.js';
+import { detectDefaultRouteDevices } from './devices.js';
+import type { Logger } from './log.js';
+import { controlSocketPath } from './paths.js';
+import { VERSION } from './version.js';
+
+export interface DaemonOptions {
+  configPath: string;
+  pinDir: string;
+  runDir: string;
+  log: Logger;
+}
+
+export interface DaemonStatus {
+  version: string;
+  pid: number;
+  nodeName: string;
+  startedAt: string;
+  configFile: string;
+  pinDir: string;
+  runDir: string;
+  devices: string[];
+  attachments: readonly AttachmentStatus[];
+  packetCounters: ReturnType<Datapath['packetCounters']>;
+  lastReload: { at: string; ok: boolean; error?: string };
+}
+
+export class Daemon {
+  private config!: LoadedConfig;
+  private datapath!: Datapath;
+  private control!: ControlServer;
+  private devices: string[] = [];
+  private readonly startedAt = new Date();
+  private lastReload: DaemonStatus['lastReload'] = { at: new Date().toISOString(), ok: true };
+
+  constructor(private readonly options: DaemonOptions) {}
+
+  /** Throws on invalid config or an unusable datapath: there is no last good state to fall back on yet. */
+  async start(config: LoadedConfig = loadConfig(this.options.configPath)): Promise<void> {
+    const { log, pinDir, runDir } = this.options;
+    this.config = config;
+    this.datapath = Datapath.open({
+      pinDir,
+      tcMode: config.datapath.tcMode,
+      xdpMode: config.datapath.xdpMode,
+    });
+    this.applyDatapath();
+    this.control = new ControlServer(controlSocketPath(runDir), {
+      status: () => this.status(),
+      reload: () => this.reload(),
+    });
+    await this.control.listen();
+    log.info(
+      { nodeName: config.nodeName, pinDir, devices: this.devices, attachments: this.datapath.attachments() },
+      'nodewarden started',
+    );
+  }
+
+  private applyDatapath(): void {
+    this.devices = this.config.devices.length > 0 ? [...this.config.devices] : detectDefaultRouteDevices();
+    const statuses = this.datapath.apply(planAttachments(this.devices));
+    for (const failed of statuses.filter((s) => s.state === 'failed')) {
+      this.options.log.error(
+        { attachment: failed },
+        `attach ${failed.program} to ${failed.ifname} failed: ${failed.error}`,
+      );
+    }
+  }
+
+  /** Re-reads the config. Invalid input leaves the running state untouched. */
+  reload(): DaemonStatus['lastReload'] {
+    const at = new Date().toISOString();
+    try {
+      this.config = loadConfig(this.options.configPath);
+      this.applyDatapath();
+      this.lastReload = { at, ok: true };
+      this.options.log.info({ devices: this.devices }, 'configuration reloaded');
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.lastReload = { at, ok: false, error: message };
+      this.options.log.error({ err: message }, 'reload rejected; the last good configuration stays in force');
+    }
+    return this.lastReload;
+  }
+
+  status(): DaemonStatus {
+    return {
+      version: VERSION,
+      pid: process.pid,
+      nodeName: this.config.nodeName,
+      startedAt: this.startedAt.toISOString(),
+      configFile: this.config.file,
+      pinDir: this.options.pinDir,
+      runDir: this.options.runDir,
+      devices: this.devices,
+      attachments: this.datapath.attachments(),
+      packetCounters: this.datapath.packetCounters(),
+      lastReload: this.lastReload,
+    };
+  }
+
+  /** Stops serving. The pinned datapath keeps running: that is the point. */
+  async stop(): Promise<void> {
+    await this.control?.close();
+    this.datapath?.close();
+    this.options.log.info('nodewarden stopped; pinned programs and maps stay in force');
+  }
+}

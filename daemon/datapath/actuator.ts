@@ -1,0 +1,166 @@
+/**
+ * Makes the kernel match a datapath plan: loads the BPF object with its maps
+ * pinned under the pin directory (adopting them after a restart), attaches each
+ * planned program, and detaches pinned links the plan no longer has. Every
+ * error is kept per attachment for status; one bad device does not stop the rest.
+ */
+import { readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  CounterSlot,
+  PACKET_COUNTERS_MAP,
+  type PacketCounter,
+  packetCounter,
+  packetCounterKey,
+} from '../../bpf/codecs/packet-counters.js';
+import {
+  type Attachment,
+  attachTc,
+  attachXdp,
+  BpfMap,
+  BpfObject,
+  detachPinnedLink,
+  detachTcFilter,
+  ensurePinDir,
+  type TcMode,
+  type XdpMode,
+} from '../../bpf/index.js';
+import { bpfObjectPath } from '../../bpf/paths.js';
+import type { PlannedAttachment } from './plan.js';
+
+/** tc clsact filters nodewarden creates use this handle ("NW"), so cleanup can find them without state. */
+export const TC_FILTER_HANDLE = 0x4e57;
+
+export interface AttachmentStatus {
+  ifname: string;
+  hook: string;
+  program: string;
+  state: 'attached' | 'failed';
+  kind?: Attachment['kind'];
+  adopted?: boolean;
+  fallbackReason?: string;
+  error?: string;
+}
+
+export interface DatapathOptions {
+  pinDir: string;
+  tcMode: TcMode;
+  xdpMode: XdpMode;
+  objectName?: string;
+}
+
+export class Datapath {
+  private readonly object: BpfObject;
+  private readonly counters: BpfMap<number, PacketCounter>;
+  private statuses: AttachmentStatus[] = [];
+
+  private constructor(private readonly options: DatapathOptions) {
+    ensurePinDir(options.pinDir);
+    this.object = BpfObject.load(bpfObjectPath(options.objectName ?? 'counters'), { pinDir: options.pinDir });
+    this.counters = new BpfMap(this.object.map(PACKET_COUNTERS_MAP), packetCounterKey, packetCounter);
+  }
+
+  static open(options: DatapathOptions): Datapath {
+    return new Datapath(options);
+  }
+
+  get linkDir(): string {
+    return join(this.options.pinDir, 'links');
+  }
+
+  apply(plan: readonly PlannedAttachment[]): AttachmentStatus[] {
+    const statuses = plan.map((item) => this.attachOne(item));
+    const wanted = new Set(plan.map((p) => p.pinName));
+    for (const name of listDir(this.linkDir)) {
+      if (!wanted.has(name)) detachPinnedLink(join(this.linkDir, name));
+    }
+    this.statuses = statuses;
+    return statuses;
+  }
+
+  private attachOne(item: PlannedAttachment): AttachmentStatus {
+    const base = { ifname: item.ifname, hook: item.hook, program: item.program };
+    try {
+      const program = this.object.program(item.program);
+      const pinPath = join(this.linkDir, item.pinName);
+      const attachment =
+        item.hook === 'xdp'
+          ? attachXdp({ program, ifname: item.ifname, mode: this.options.xdpMode, pinPath })
+          : attachTc({
+              program,
+              ifname: item.ifname,
+              direction: item.hook === 'tc-ingress' ? 'ingress' : 'egress',
+              mode: this.options.tcMode,
+              pinPath,
+              handle: TC_FILTER_HANDLE,
+              priority: item.tcPriority,
+            });
+      return {
+        ...base,
+        state: 'attached',
+        kind: attachment.kind,
+        adopted: attachment.adopted,
+        ...(attachment.fallbackReason ? { fallbackReason: attachment.fallbackReason } : {}),
+      };
+    } catch (error) {
+      return { ...base, state: 'failed', error: error instanceof Error ? error.message : String(error) };
+    }
+  }
+
+  attachments(): readonly AttachmentStatus[] {
+    return this.statuses;
+  }
+
+  packetCounters(): Record<keyof typeof CounterSlot, { packets: string; bytes: string }> {
+    const read = (slot: number) => {
+      const value = this.counters.lookup(slot) ?? { packets: 0n, bytes: 0n };
+      return { packets: value.packets.toString(), bytes: value.bytes.toString() };
+    };
+    return {
+      xdp: read(CounterSlot.xdp),
+      tcIngress: read(CounterSlot.tcIngress),
+      tcEgress: read(CounterSlot.tcEgress),
+    };
+  }
+
+  /** Closes our handles. Pinned maps and links keep the datapath running. */
+  close(): void {
+    this.object.close();
+  }
+}
+
+function listDir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Removes everything nodewarden pinned or attached in this network namespace:
+ * the links under <pin-dir>/links, tc filters with our handle on every
+ * interface, and the pinned maps. For package purge and emergencies.
+ */
+export function cleanupDatapath(pinDir: string, interfaces: readonly string[]): string[] {
+  const removed: string[] = [];
+  const linkDir = join(pinDir, 'links');
+  for (const name of listDir(linkDir)) {
+    if (detachPinnedLink(join(linkDir, name))) removed.push(`link ${name}`);
+  }
+  for (const ifname of interfaces) {
+    for (const direction of ['ingress', 'egress'] as const) {
+      for (let priority = 1; priority <= 8; priority++) {
+        try {
+          if (detachTcFilter(ifname, direction, TC_FILTER_HANDLE, priority))
+            removed.push(`tc filter ${ifname} ${direction} prio ${priority}`);
+        } catch {
+          // No clsact qdisc on this interface: nothing of ours there.
+        }
+      }
+    }
+  }
+  rmSync(pinDir, { recursive: true, force: true });
+  removed.push(`pin directory ${pinDir}`);
+  return removed;
+}
