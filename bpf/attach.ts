@@ -273,3 +273,14 @@ export function queryTcFilter(
   checkLibbpf(result, 'query tc filter on', `${ifname} (tc ${direction})`);
   return opts.prog_id;
 }
+
+/** Identity of a pinned link: the same id after a restart means it was adopted, not recreated. */
+export function pinnedLinkInfo(pinPath: string): LinkInfo {
+  const fd = bpf.objGet(pinPath);
+  if (fd < 0) throw new BpfError('open pinned link', pinPath, -fd);
+  try {
+    return linkInfo(fd, pinPath);
+  } finally {
+    c.close(fd);
+  }
+}

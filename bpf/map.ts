@@ -5,7 +5,7 @@
 
 import type { Codec } from './codec.js';
 import { BpfError, checkLibbpf } from './native/errors.js';
-import { bpf, sizeOf } from './native/ffi.js';
+import { bpf, c, sizeOf } from './native/ffi.js';
 import type { BpfMapInfo } from './object.js';
 
 const ENOENT = 2;
@@ -139,4 +139,36 @@ export class BpfMap<K, V> {
   private batchOpts(elemFlags: bigint) {
     return { sz: sizeOf.mapBatchOpts, elem_flags: elemFlags, flags: 0n };
   }
+}
+
+export interface PinnedMap extends BpfMapInfo {
+  /** The kernel's id of the map: the same id after a restart means the map was adopted, not recreated. */
+  readonly id: number;
+  close(): void;
+}
+
+/** Opens a map pinned by a (possibly other) process, such as the daemon's, by its path. */
+export function openPinnedMap(path: string): PinnedMap {
+  const fd = bpf.objGet(path);
+  if (fd < 0) throw new BpfError('open pinned map', path, -fd);
+  // struct bpf_map_info: type, id, key_size, value_size, max_entries, map_flags, name[16].
+  const info = Buffer.alloc(128);
+  const len: [number] = [info.length];
+  const result = bpf.objGetInfoByFd(fd, info, len);
+  if (result < 0) {
+    c.close(fd);
+    throw new BpfError('read map info', path, -result);
+  }
+  const nameBytes = info.subarray(24, 40);
+  const nul = nameBytes.indexOf(0);
+  return {
+    name: nameBytes.subarray(0, nul < 0 ? 16 : nul).toString('utf8'),
+    fd,
+    type: info.readUInt32LE(0),
+    id: info.readUInt32LE(4),
+    keySize: info.readUInt32LE(8),
+    valueSize: info.readUInt32LE(12),
+    maxEntries: info.readUInt32LE(16),
+    close: () => c.close(fd),
+  };
 }

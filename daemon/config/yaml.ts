@@ -2,7 +2,7 @@
  * YAML documents with their source lines, and schema validation whose errors
  * point at file, object, field path and line.
  */
-import { type Document, isMap, isSeq, LineCounter, type Node, parseAllDocuments } from 'yaml';
+import { type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseAllDocuments } from 'yaml';
 import type { z } from 'zod';
 import { InputError, type InputProblem, type PathSegment } from './errors.js';
 
@@ -23,7 +23,8 @@ export function parseYamlDocuments(file: string, text: string): SourceDocument[]
   const out: SourceDocument[] = [];
   docs.forEach((doc: Document.Parsed, index) => {
     for (const error of doc.errors) {
-      const line = error.linePos?.[0]?.line;
+      // linePos is only filled in with prettyErrors; pos (offsets) always is.
+      const line = lineCounter.linePos(error.pos[0]).line;
       problems.push({
         file,
         object: `document ${index + 1}`,
@@ -40,12 +41,19 @@ export function parseYamlDocuments(file: string, text: string): SourceDocument[]
       value,
       lineOf(path) {
         let node: unknown = doc.contents;
+        // The line of a map entry is its key's: a block value starts on a later line.
+        let at: unknown = node;
         for (const segment of path) {
-          if (isMap(node)) node = node.get(segment, true);
-          else if (isSeq(node) && typeof segment === 'number') node = node.get(segment, true);
-          else break;
+          if (isMap(node)) {
+            const pair = node.items.find((p) => (isScalar(p.key) ? p.key.value : p.key) === segment);
+            node = pair?.value;
+            at = pair?.key;
+          } else if (isSeq(node) && typeof segment === 'number') {
+            node = node.get(segment, true);
+            at = node;
+          } else break;
         }
-        const range = (node as Node | undefined)?.range;
+        const range = (at as Node | undefined)?.range;
         return range ? lineCounter.linePos(range[0]).line : undefined;
       },
     });

@@ -37,14 +37,21 @@ export class ControlServer {
 
   private serve(socket: Socket): void {
     let buffered = '';
+    let answered = false; // one request per connection: bytes after it must not run it again
     socket.setEncoding('utf8');
     socket.on('error', () => socket.destroy());
     socket.on('data', (chunk: string) => {
+      if (answered) return;
       buffered += chunk;
-      if (buffered.length > MAX_REQUEST_BYTES)
+      if (buffered.length > MAX_REQUEST_BYTES) {
+        answered = true;
         return this.reply(socket, { ok: false, error: 'request too large' });
+      }
       const newline = buffered.indexOf('\n');
-      if (newline >= 0) void this.handle(socket, buffered.slice(0, newline));
+      if (newline >= 0) {
+        answered = true;
+        void this.handle(socket, buffered.slice(0, newline));
+      }
     });
   }
 
@@ -55,9 +62,11 @@ export class ControlServer {
     } catch {
       return this.reply(socket, { ok: false, error: 'request is not JSON' });
     }
-    const handler = this.handlers[request.method];
-    if (!handler)
-      return this.reply(socket, { ok: false, error: `unknown method ${JSON.stringify(request.method)}` });
+    // Own keys only: `toString` or `constructor` must not reach Object.prototype; `null` has no method.
+    const method = typeof request === 'object' && request !== null ? request.method : undefined;
+    const handler =
+      typeof method === 'string' && Object.hasOwn(this.handlers, method) ? this.handlers[method] : undefined;
+    if (!handler) return this.reply(socket, { ok: false, error: `unknown method ${JSON.stringify(method)}` });
     try {
       this.reply(socket, { ok: true, result: await handler(request.params ?? {}) });
     } catch (error) {
