@@ -10,7 +10,8 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
-          pool: 'threads',
+          // Forks, not threads: the daemon code sets process.umask, which workers may not.
+          pool: 'forks',
         },
       },
       {

@@ -33,7 +33,19 @@ export function parseYamlDocuments(file: string, text: string): SourceDocument[]
         message: `YAML: ${error.message.split('\n')[0]}`,
       });
     }
-    const value: unknown = doc.toJS();
+    let value: unknown;
+    try {
+      value = doc.toJS();
+    } catch (error) {
+      // toJS throws on an unresolved alias or an alias bomb: input errors too.
+      problems.push({
+        file,
+        object: `document ${index + 1}`,
+        path: [],
+        message: `YAML: ${(error as Error).message}`,
+      });
+      return;
+    }
     if (value === null || value === undefined) return; // empty document between `---`
     out.push({
       file,

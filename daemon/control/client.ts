@@ -24,6 +24,7 @@ export function callDaemon(
       buffered += chunk;
     });
     socket.on('error', (error: NodeJS.ErrnoException) => {
+      if (error instanceof ControlError) return reject(error);
       const hint =
         error.code === 'ENOENT' || error.code === 'ECONNREFUSED'
           ? ' (is the daemon running? see --run-dir)'

@@ -20,13 +20,19 @@ export class ControlServer {
     mkdirSync(dirname(this.path), { recursive: true, mode: 0o755 });
     // A socket file left by a killed daemon would make listen fail with EADDRINUSE.
     rmSync(this.path, { force: true });
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.path, () => {
-        this.server.off('error', reject);
-        resolve();
+    // The umask makes the socket 0600 from the moment it exists; chmod states it explicitly.
+    const previousUmask = process.umask(0o177);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.server.once('error', reject);
+        this.server.listen(this.path, () => {
+          this.server.off('error', reject);
+          resolve();
+        });
       });
-    });
+    } finally {
+      process.umask(previousUmask);
+    }
     chmodSync(this.path, 0o600);
   }
 

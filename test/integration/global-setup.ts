@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { sweepStaleLabs } from '../lab/index.js';
+import { BPF_OBJECT, CLI_BUNDLE } from '../support/paths.js';
 
 export async function setup(): Promise<void> {
   // Privileged tests must fail loudly: a skipped firewall test looks exactly like a passing one.
@@ -8,6 +10,11 @@ export async function setup(): Promise<void> {
       `integration tests need root (running as uid ${uid}): they create network namespaces, veths ` +
         'and bpffs mounts. Run them as root, e.g. `sudo npx vitest run --project integration`.',
     );
+  }
+  for (const artifact of [CLI_BUNDLE, BPF_OBJECT('counters')]) {
+    if (!existsSync(artifact)) {
+      throw new Error(`${artifact} is missing: build first with ./scripts/setup.sh (or npm run build)`);
+    }
   }
   const swept = await sweepStaleLabs();
   if (swept.length > 0) {
