@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 import { BpfError } from '../bpf/native/errors.js';
+/** Entry point of the nodewarden binary: one CLI for every capability. */
+import { InputError } from '../model/input-errors.js';
 import { EXIT_FAILED, EXIT_USAGE, parseCommon, UsageError } from './cli/args.js';
 import { commandHelp, commands, mainHelp } from './cli/commands.js';
-/** Entry point of the nodewarden binary: one CLI for every capability. */
-import { InputError } from './config/errors.js';
 import { ControlError } from './control/client.js';
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { InputError } from './errors.js';
+import { InputError } from '../../model/input-errors.js';
+import { parseYamlDocuments, validate } from '../../model/yaml.js';
 import { type Config, configSchema } from './schema.js';
-import { parseYamlDocuments, validate } from './yaml.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/nodewarden/config.yaml';
 

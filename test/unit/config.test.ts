@@ -2,9 +2,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatFieldPath, formatProblem, InputError } from '../../daemon/config/errors.js';
 import { loadConfig } from '../../daemon/config/load.js';
-import { parseYamlDocuments } from '../../daemon/config/yaml.js';
+import { formatFieldPath, formatProblem, InputError } from '../../model/input-errors.js';
+import { parseYamlDocuments } from '../../model/yaml.js';
 
 let dir: string;
 let counter = 0;

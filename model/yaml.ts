@@ -4,7 +4,7 @@
  */
 import { type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseAllDocuments } from 'yaml';
 import type { z } from 'zod';
-import { InputError, type InputProblem, type PathSegment } from './errors.js';
+import { InputError, type InputProblem, type PathSegment } from './input-errors.js';
 
 export interface SourceDocument {
   file: string;
