@@ -3,6 +3,7 @@
  * failure becomes a BpfError naming the map and the operation.
  */
 
+import { readFileSync } from 'node:fs';
 import type { Codec } from './codec.js';
 import { BpfError, checkLibbpf } from './native/errors.js';
 import { bpf, c, sizeOf } from './native/ffi.js';
@@ -13,17 +14,22 @@ const ENOENT = 2;
 /** bpf_map_update_elem flags. */
 export const UpdateFlags = { any: 0n, noExist: 1n, exist: 2n } as const;
 
+const PERCPU_TYPES = new Set([5, 6, 10]); // PERCPU_HASH, PERCPU_ARRAY, LRU_PERCPU_HASH
+
 export class BpfMap<K, V> {
   readonly name: string;
   readonly fd: number;
+  /** Per-CPU maps hold one value per possible CPU; read them with lookupPerCpu. */
+  readonly perCpu: boolean;
 
   constructor(
-    info: Pick<BpfMapInfo, 'name' | 'fd' | 'keySize' | 'valueSize'>,
+    info: Pick<BpfMapInfo, 'name' | 'fd' | 'keySize' | 'valueSize'> & { type?: number },
     readonly keyCodec: Codec<K>,
     readonly valueCodec: Codec<V>,
   ) {
     this.name = info.name;
     this.fd = info.fd;
+    this.perCpu = PERCPU_TYPES.has(info.type ?? -1);
     if (info.keySize !== keyCodec.size || info.valueSize !== valueCodec.size) {
       throw new BpfError(
         'open map',
@@ -35,6 +41,8 @@ export class BpfMap<K, V> {
   }
 
   lookup(key: K): V | undefined {
+    // The kernel would write one value per CPU into a one-value buffer.
+    if (this.perCpu) throw new BpfError('lookup in map', this.name, 22, 'per-CPU map: use lookupPerCpu');
     const value = Buffer.alloc(this.valueCodec.size);
     const result = bpf.mapLookupElem(this.fd, this.encodeKey(key), value);
     if (result === -ENOENT) return undefined;
@@ -42,7 +50,19 @@ export class BpfMap<K, V> {
     return this.valueCodec.decode(value, 0);
   }
 
+  /** One value per possible CPU. */
+  lookupPerCpu(key: K): V[] | undefined {
+    const cpus = possibleCpus();
+    const stride = Math.ceil(this.valueCodec.size / 8) * 8;
+    const values = Buffer.alloc(stride * cpus);
+    const result = bpf.mapLookupElem(this.fd, this.encodeKey(key), values);
+    if (result === -ENOENT) return undefined;
+    checkLibbpf(result, 'lookup in map', this.name);
+    return Array.from({ length: cpus }, (_, cpu) => this.valueCodec.decode(values, cpu * stride));
+  }
+
   update(key: K, value: V, flags: bigint = UpdateFlags.any): void {
+    if (this.perCpu) throw new BpfError('update map', this.name, 22, 'per-CPU map: not supported yet');
     const valueBuf = Buffer.alloc(this.valueCodec.size);
     this.valueCodec.encode(value, valueBuf, 0);
     checkLibbpf(bpf.mapUpdateElem(this.fd, this.encodeKey(key), valueBuf, flags), 'update map', this.name);
@@ -79,6 +99,7 @@ export class BpfMap<K, V> {
   /** Writes many entries in one syscall per chunk. */
   updateBatch(entries: readonly (readonly [K, V])[], flags: bigint = UpdateFlags.any): void {
     if (entries.length === 0) return;
+    if (this.perCpu) throw new BpfError('batch update map', this.name, 22, 'per-CPU map: not supported yet');
     const keys = Buffer.alloc(entries.length * this.keyCodec.size);
     const values = Buffer.alloc(entries.length * this.valueCodec.size);
     entries.forEach(([key, value], i) => {
@@ -109,6 +130,8 @@ export class BpfMap<K, V> {
 
   /** Reads the whole map in chunks of `chunk` entries. Hash-like maps only (arrays: use entries()). */
   lookupBatch(chunk = 4096): [K, V][] {
+    if (this.perCpu)
+      throw new BpfError('batch lookup in map', this.name, 22, 'per-CPU map: use lookupPerCpu');
     const out: [K, V][] = [];
     const keys = Buffer.alloc(chunk * this.keyCodec.size);
     const values = Buffer.alloc(chunk * this.valueCodec.size);
@@ -141,6 +164,68 @@ export class BpfMap<K, V> {
   }
 }
 
+/** enum bpf_map_type values the daemon creates itself. */
+export const MapType = { hash: 1, array: 2, percpuArray: 6, lpmTrie: 11 } as const;
+export const BPF_F_NO_PREALLOC = 1;
+
+export interface OwnedMap extends BpfMapInfo {
+  readonly id: number;
+  close(): void;
+}
+
+export interface CreateMapOptions {
+  type: number;
+  name: string;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  flags?: number;
+}
+
+/**
+ * Creates a map that no object owns, such as a fresh inner map for a new policy
+ * generation. It lives while an fd or an outer map holds it.
+ */
+export function createMap(options: CreateMapOptions): OwnedMap {
+  const fd = bpf.mapCreate(
+    options.type,
+    options.name,
+    options.keySize,
+    options.valueSize,
+    options.maxEntries,
+    {
+      sz: sizeOf.mapCreateOpts,
+      btf_fd: 0,
+      btf_key_type_id: 0,
+      btf_value_type_id: 0,
+      btf_vmlinux_value_type_id: 0,
+      inner_map_fd: 0,
+      map_flags: options.flags ?? 0,
+      map_extra: 0n,
+      numa_node: 0,
+      map_ifindex: 0,
+    },
+  );
+  checkLibbpf(fd, 'create map', options.name);
+  return describeMapFd(fd, options.name);
+}
+
+/** Opens a map by its kernel id, e.g. the inner map an outer map currently holds. */
+export function openMapById(id: number): OwnedMap {
+  const fd = bpf.mapGetFdById(id);
+  checkLibbpf(fd, 'open map by id', String(id));
+  return describeMapFd(fd, `map id ${id}`);
+}
+
+/** Number of possible CPUs: per-CPU map values hold one slot for each. */
+export function possibleCpus(): number {
+  const text = readFileSync('/sys/devices/system/cpu/possible', 'utf8').trim();
+  return text.split(',').reduce((n, range) => {
+    const [lo, hi] = range.split('-').map(Number);
+    return n + (hi === undefined ? 1 : hi - lo! + 1);
+  }, 0);
+}
+
 export interface PinnedMap extends BpfMapInfo {
   /** The kernel's id of the map: the same id after a restart means the map was adopted, not recreated. */
   readonly id: number;
@@ -151,6 +236,10 @@ export interface PinnedMap extends BpfMapInfo {
 export function openPinnedMap(path: string): PinnedMap {
   const fd = bpf.objGet(path);
   if (fd < 0) throw new BpfError('open pinned map', path, -fd);
+  return describeMapFd(fd, path);
+}
+
+function describeMapFd(fd: number, path: string): PinnedMap {
   // struct bpf_map_info: type, id, key_size, value_size, max_entries, map_flags, name[16].
   const info = Buffer.alloc(128);
   const len: [number] = [info.length];

@@ -8,6 +8,8 @@ import { ControlServer } from './control/server.js';
 import { type AttachmentStatus, Datapath } from './datapath/actuator.js';
 import { planAttachments } from './datapath/plan.js';
 import { detectDefaultRouteDevices } from './devices.js';
+import { FirewallManager, type FirewallStatus } from './firewall/manager.js';
+import type { TraceQuery } from './firewall/trace.js';
 import type { Logger } from './log.js';
 import { controlSocketPath } from './paths.js';
 import { VERSION } from './version.js';
@@ -30,12 +32,14 @@ export interface DaemonStatus {
   devices: string[];
   attachments: readonly AttachmentStatus[];
   packetCounters: ReturnType<Datapath['packetCounters']>;
+  firewall: FirewallStatus;
   lastReload: { at: string; ok: boolean; error?: string };
 }
 
 export class Daemon {
   private config!: LoadedConfig;
   private datapath!: Datapath;
+  private firewall!: FirewallManager;
   private control!: ControlServer;
   private devices: string[] = [];
   private readonly startedAt = new Date();
@@ -52,10 +56,13 @@ export class Daemon {
       tcMode: config.datapath.tcMode,
       xdpMode: config.datapath.xdpMode,
     });
+    this.firewall = new FirewallManager(this.datapath.objects.firewall, log);
+    this.firewall.sync(config);
     this.applyDatapath();
     this.control = new ControlServer(controlSocketPath(runDir), {
       status: () => this.status(),
       reload: () => this.reload(),
+      'policy.trace': (params) => this.firewall.trace(params as unknown as TraceQuery),
     });
     await this.control.listen();
     log.info(
@@ -80,8 +87,11 @@ export class Daemon {
     const at = new Date().toISOString();
     try {
       this.config = loadConfig(this.options.configPath);
+      const policiesOk = this.firewall.sync(this.config);
       this.applyDatapath();
-      this.lastReload = { at, ok: true };
+      this.lastReload = policiesOk
+        ? { at, ok: true }
+        : { at, ok: false, error: this.firewall.status().lastError?.message ?? 'host policies rejected' };
       this.options.log.info({ devices: this.devices }, 'configuration reloaded');
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
@@ -103,6 +113,7 @@ export class Daemon {
       devices: this.devices,
       attachments: this.datapath.attachments(),
       packetCounters: this.datapath.packetCounters(),
+      firewall: this.firewall.status(),
       lastReload: this.lastReload,
     };
   }

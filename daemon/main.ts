@@ -16,12 +16,12 @@ export async function main(argv: string[]): Promise<number> {
   const command = commands[name];
   try {
     if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)}; run nodewarden --help`);
-    const { flags, positionals } = parseCommon(rest);
+    const { flags, positionals, values } = parseCommon(rest, command.extraOptions);
     if (flags.help) {
       process.stdout.write(`${commandHelp(name, command)}\n`);
       return 0;
     }
-    return await command.run(flags, positionals);
+    return await command.run(flags, positionals, values);
   } catch (error) {
     if (error instanceof UsageError) {
       process.stderr.write(`nodewarden: ${error.message}\n`);

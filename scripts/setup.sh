@@ -11,8 +11,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # Build: clang/llvm/libbpf-dev/linux-libc-dev/make. Run: libbpf1, iproute2.
-# Tests: bpftool, iputils-ping, util-linux (umount).
-APT_PACKAGES=(clang llvm libbpf-dev libbpf1 linux-libc-dev libc6-dev make bpftool iproute2 iputils-ping util-linux)
+# Tests: bpftool, iputils-ping, util-linux (umount), openssh-server (the SSH lockdown test).
+APT_PACKAGES=(clang llvm libbpf-dev libbpf1 linux-libc-dev libc6-dev make bpftool iproute2 iputils-ping util-linux openssh-server)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

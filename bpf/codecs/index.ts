@@ -1,24 +1,42 @@
 /**
  * Every map layout shared between C and TypeScript. test/unit/codec-btf.test.ts
  * checks each entry against the BTF that clang emitted for the object, so a
- * field added on one side only fails the build instead of corrupting a map.
+ * field added on one side only fails the tests instead of corrupting a map.
  */
-import type { Codec, StructCodec } from '../codec.js';
+import type { FieldLayout } from '../codec.js';
+import * as fw from './firewall.js';
 import { PACKET_COUNTERS_MAP, packetCounter, packetCounterKey } from './packet-counters.js';
+
+/** What the layout check needs of a codec. */
+export interface LayoutCodec {
+  size: number;
+  cType: string;
+  fields?: readonly FieldLayout[];
+}
 
 export interface MapLayout {
   /** The object under bpf/out (without .o). */
   object: string;
   map: string;
-  key: Codec<unknown> | StructCodec<object>;
-  value: Codec<unknown> | StructCodec<object>;
+  key: LayoutCodec;
+  value: LayoutCodec;
 }
 
+/** Maps whose key and value types BTF names directly (__type). */
 export const MAP_LAYOUTS: readonly MapLayout[] = [
-  {
-    object: 'counters',
-    map: PACKET_COUNTERS_MAP,
-    key: packetCounterKey,
-    value: packetCounter as StructCodec<object>,
-  },
+  { object: 'counters', map: PACKET_COUNTERS_MAP, key: packetCounterKey, value: packetCounter },
+  { object: 'firewall', map: fw.FIREWALL_MAPS.active, key: packetCounterKey, value: fw.activeSlot },
+  { object: 'firewall', map: fw.FIREWALL_MAPS.conntrack, key: fw.ctKey, value: fw.ctValue },
+  { object: 'firewall', map: fw.FIREWALL_MAPS.settings, key: packetCounterKey, value: fw.fwSettings },
 ];
+
+/** Structs used by inner maps and ring buffers, which BTF knows by name only. */
+export const STRUCT_LAYOUTS: readonly { object: string; codec: LayoutCodec }[] = [
+  fw.identKey,
+  fw.identValue,
+  fw.policyKey,
+  fw.policyValue,
+  fw.ruleStats,
+  fw.hostAddrKey,
+  fw.fwEvent,
+].map((codec) => ({ object: 'firewall', codec }));

@@ -54,6 +54,19 @@ koffi.struct('bpf_tc_opts', {
   priority: 'uint32_t',
 });
 
+koffi.struct('bpf_map_create_opts', {
+  sz: 'size_t',
+  btf_fd: 'uint32_t',
+  btf_key_type_id: 'uint32_t',
+  btf_value_type_id: 'uint32_t',
+  btf_vmlinux_value_type_id: 'uint32_t',
+  inner_map_fd: 'uint32_t',
+  map_flags: 'uint32_t',
+  map_extra: 'uint64_t',
+  numa_node: 'uint32_t',
+  map_ifindex: 'uint32_t',
+});
+
 koffi.struct('bpf_map_batch_opts', {
   sz: 'size_t',
   elem_flags: 'uint64_t',
@@ -113,6 +126,18 @@ export interface TcOpts {
   handle: number;
   priority: number;
 }
+export interface MapCreateOpts {
+  sz: number;
+  btf_fd: number;
+  btf_key_type_id: number;
+  btf_value_type_id: number;
+  btf_vmlinux_value_type_id: number;
+  inner_map_fd: number;
+  map_flags: number;
+  map_extra: bigint;
+  numa_node: number;
+  map_ifindex: number;
+}
 export interface MapBatchOpts {
   sz: number;
   elem_flags: bigint;
@@ -142,6 +167,7 @@ export const sizeOf = {
   tcHook: koffi.sizeof('bpf_tc_hook'),
   tcOpts: koffi.sizeof('bpf_tc_opts'),
   mapBatchOpts: koffi.sizeof('bpf_map_batch_opts'),
+  mapCreateOpts: koffi.sizeof('bpf_map_create_opts'),
   testRunOpts: koffi.sizeof('bpf_test_run_opts'),
 };
 
@@ -186,6 +212,17 @@ export const bpf = {
   ) => number,
   mapIsPinned: libbpf.func('bool bpf_map__is_pinned(bpf_map *map)') as (map: Ptr) => boolean,
 
+  mapCreate: libbpf.func(
+    'int bpf_map_create(int map_type, const char *name, uint32_t key_size, uint32_t value_size, uint32_t max_entries, const bpf_map_create_opts *opts)',
+  ) as (
+    type: number,
+    name: string,
+    keySize: number,
+    valueSize: number,
+    maxEntries: number,
+    opts: MapCreateOpts,
+  ) => number,
+  mapGetFdById: libbpf.func('int bpf_map_get_fd_by_id(uint32_t id)') as (id: number) => number,
   objGet: libbpf.func('int bpf_obj_get(const char *path)') as (path: string) => number,
   objPin: libbpf.func('int bpf_obj_pin(int fd, const char *path)') as (fd: number, path: string) => number,
   objGetInfoByFd: libbpf.func('int bpf_obj_get_info_by_fd(int fd, void *info, _Inout_ uint32_t *len)') as (

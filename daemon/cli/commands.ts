@@ -1,18 +1,27 @@
 /** The nodewarden commands. Each returns an exit code; main.ts maps errors to codes. */
 import { readdirSync } from 'node:fs';
+import { isIP } from 'node:net';
+import type { ParseArgsConfig } from 'node:util';
+import { BARE_PROTOCOLS as BARE_PROTOCOL_NUMBERS } from '../../host-policies/cilium-names.js';
+import { compilePolicies } from '../../host-policies/compile.js';
+import { parsePolicyFiles } from '../../host-policies/parse.js';
 import { loadConfig } from '../config/load.js';
 import { callDaemon } from '../control/client.js';
 import { Daemon, type DaemonStatus } from '../daemon.js';
 import { cleanupDatapath } from '../datapath/actuator.js';
+import { nodeFacts, systemAllows } from '../firewall/manager.js';
+import { PROTOCOLS, type TraceQuery, type TraceResult } from '../firewall/trace.js';
 import { createLogger } from '../log.js';
 import { controlSocketPath } from '../paths.js';
 import { VERSION } from '../version.js';
-import { COMMON_HELP, type CommonFlags, EXIT_OK } from './args.js';
+import { COMMON_HELP, type CommonFlags, EXIT_OK, UsageError } from './args.js';
 
 export interface Command {
   summary: string;
   usage: string;
-  run(flags: CommonFlags, positionals: string[]): Promise<number>;
+  /** Flags of this command beyond the common ones. */
+  extraOptions?: ParseArgsConfig['options'];
+  run(flags: CommonFlags, positionals: string[], values?: Record<string, unknown>): Promise<number>;
 }
 
 function print(flags: CommonFlags, value: unknown, text: () => string): void {
@@ -47,6 +56,16 @@ export function formatStatus(s: DaemonStatus): string {
         ? `  ${a.ifname.padEnd(12)} ${a.hook.padEnd(11)} ${a.program.padEnd(22)} ${a.kind}${a.adopted ? ' (adopted)' : ''}${a.fallbackReason ? ` [${a.fallbackReason}]` : ''}`
         : `  ${a.ifname.padEnd(12)} ${a.hook.padEnd(11)} ${a.program.padEnd(22)} FAILED: ${a.error}`,
     ),
+    `firewall: generation ${s.firewall.generation}, policies: ${s.firewall.policies.join(', ') || '(none)'}`,
+    `  default ingress ${s.firewall.defaults.ingress}, egress ${s.firewall.defaults.egress}; ${s.firewall.rules} rules, ${s.firewall.identities} identities, ${s.firewall.entries} policy entries`,
+    ...(s.firewall.lastApply
+      ? [`  last apply ${s.firewall.lastApply.at} in ${s.firewall.lastApply.durationMs.toFixed(1)} ms`]
+      : []),
+    ...s.firewall.systemAllows.map((a) => `  always allowed: ${a}`),
+    ...s.firewall.warnings.map((w) => `  warning: ${w}`),
+    ...(s.firewall.lastError
+      ? [`  REJECTED (the policy in force stays): ${s.firewall.lastError.message}`]
+      : []),
     'packet counters:',
     ...Object.entries(s.packetCounters).map(
       ([slot, c]) => `  ${slot.padEnd(10)} ${c.packets} packets, ${c.bytes} bytes`,
@@ -61,6 +80,88 @@ function listInterfaces(): string[] {
   } catch {
     return [];
   }
+}
+
+const TRACE_OPTIONS = {
+  from: { type: 'string' },
+  to: { type: 'string' },
+  port: { type: 'string' },
+  ingress: { type: 'boolean', default: false },
+  egress: { type: 'boolean', default: false },
+} as const;
+
+/** "22/tcp", "53/udp", "8/icmp" (ICMP type), "vrrp" or "112" (a bare protocol). */
+export function parsePortSpec(spec: string): { protocol: number; port: number } {
+  const [left, right] = spec.toLowerCase().split('/');
+  if (right === undefined) {
+    const bare = PROTOCOLS[left ?? ''] ?? BARE_PROTOCOL_NUMBERS[(left ?? '').toUpperCase()] ?? Number(left);
+    if (Number.isInteger(bare) && bare >= 0 && bare <= 255) return { protocol: bare, port: 0 };
+    throw new UsageError(`--port ${spec}: expected PORT/PROTOCOL, such as 22/tcp, 53/udp or 8/icmp`);
+  }
+  const protocol = PROTOCOLS[right];
+  const port = Number(left);
+  if (protocol === undefined)
+    throw new UsageError(`--port ${spec}: unknown protocol ${right} (tcp, udp, sctp, icmp, icmpv6)`);
+  const max = protocol === 1 || protocol === 58 ? 255 : 65535;
+  if (!Number.isInteger(port) || port < 0 || port > max)
+    throw new UsageError(`--port ${spec}: port must be 0-${max}`);
+  return { protocol, port };
+}
+
+async function policyCheck(flags: CommonFlags, files: string[]): Promise<number> {
+  if (files.length === 0) throw new UsageError('policy check needs one or more files');
+  const config = loadConfig(flags.config);
+  const policies = parsePolicyFiles(files, {
+    mode: config.source === 'kubernetes' ? 'kubernetes' : 'standalone',
+  });
+  const compiled = compilePolicies(policies, nodeFacts(config), systemAllows(config));
+  const result = {
+    ok: true,
+    policies: policies.map((p) => p.name),
+    selectingThisNode: compiled.selected,
+    rules: compiled.rules.length - 3,
+    policyEntries: compiled.entries.length,
+    warnings: policies.flatMap((p) => p.warnings.map((w) => `${p.name}: ${w}`)),
+  };
+  print(flags, result, () =>
+    [
+      `ok: ${result.policies.length} policies in ${files.length} file(s): ${result.policies.join(', ')}`,
+      `    ${result.selectingThisNode.length} select this node (${config.nodeName}); ${result.rules} rules compile to ${result.policyEntries} policy entries`,
+      ...result.warnings.map((w) => `warning: ${w}`),
+    ].join('\n'),
+  );
+  return EXIT_OK;
+}
+
+async function policyTrace(flags: CommonFlags, values: Record<string, unknown>): Promise<number> {
+  const from = values.from as string | undefined;
+  const to = values.to as string | undefined;
+  const port = values.port as string | undefined;
+  if (!from || !to || !port) throw new UsageError('policy trace needs --from IP --to IP --port N/PROTO');
+  for (const [flag, ip] of [
+    ['--from', from],
+    ['--to', to],
+  ] as const) {
+    if (isIP(ip) === 0) throw new UsageError(`${flag} ${ip}: not an IP address`);
+  }
+  if (values.ingress && values.egress) throw new UsageError('give --ingress or --egress, not both');
+  const query: TraceQuery = {
+    direction: values.egress ? 'egress' : 'ingress',
+    from,
+    to,
+    ...parsePortSpec(port),
+  };
+  const result = (await callDaemon(controlSocketPath(flags.runDir), 'policy.trace', {
+    ...query,
+  })) as TraceResult;
+  print(flags, { query, ...result }, () =>
+    [
+      `${query.direction} ${from} -> ${to} ${port}: ${result.verdict.toUpperCase()}`,
+      `  decided by: ${result.decidedBy}`,
+      `  policy generation ${result.generation}${result.set !== undefined ? `, peer selector set ${result.set}` : ''}`,
+    ].join('\n'),
+  );
+  return EXIT_OK;
 }
 
 export const commands: Record<string, Command> = {
@@ -87,6 +188,18 @@ export const commands: Record<string, Command> = {
         removed.length > 0 ? removed.map((r) => `removed ${r}`).join('\n') : 'nothing to remove',
       );
       return EXIT_OK;
+    },
+  },
+  policy: {
+    summary: 'host policies: check FILE..., trace --from IP --to IP --port N/PROTO [--ingress|--egress]',
+    usage:
+      'nodewarden policy check FILE... | nodewarden policy trace --from IP --to IP --port N/PROTO [--ingress|--egress]',
+    extraOptions: TRACE_OPTIONS,
+    async run(flags, positionals, values) {
+      const [sub, ...rest] = positionals;
+      if (sub === 'check') return policyCheck(flags, rest);
+      if (sub === 'trace') return policyTrace(flags, values ?? {});
+      throw new UsageError(`policy ${sub ?? ''}: expected check or trace`.replace('  ', ' '));
     },
   },
   version: {

@@ -3,6 +3,7 @@
  * each issue adds its own section here. Objects are strict, so a key we do not
  * know is an error that names it, never something dropped in silence.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 const interfaceName = z
@@ -22,6 +23,32 @@ export const logSchema = z.strictObject({
   level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
 });
 
+const address = z.string().refine((v) => isIP(v) !== 0, 'must be an IPv4 or IPv6 address');
+const cidr = z.string().refine((v) => {
+  const [ip, len, extra] = v.split('/');
+  const bits = isIP(ip ?? '') === 4 ? 32 : isIP(ip ?? '') === 6 ? 128 : 0;
+  return bits > 0 && extra === undefined && (len === undefined || (/^\d+$/.test(len) && Number(len) <= bits));
+}, 'must be an IPv4 or IPv6 CIDR');
+
+export const policiesSchema = z.strictObject({
+  /** Host policies (CiliumClusterwideNetworkPolicy YAML), one or more per file. */
+  directory: z.string().min(1).default('/etc/nodewarden/policies.d'),
+  /** Drop and audit events per second and CPU that reach `nodewarden monitor`. */
+  eventsPerSecond: z.number().int().min(0).max(1_000_000).default(100),
+});
+
+/** Facts about the cluster that a standalone node cannot learn by itself. */
+export const clusterSchema = z.strictObject({
+  /** Other nodes' addresses: the `remote-node` entity. */
+  nodes: z.array(address).default([]),
+  /** Pod and service CIDRs: part of the `cluster` entity. */
+  podCIDRs: z.array(cidr).default([]),
+  /** Kubernetes API endpoints: the `kube-apiserver` entity, always allowed as egress. */
+  apiServers: z
+    .array(z.strictObject({ address, port: z.number().int().min(1).max(65535).default(6443) }))
+    .default([]),
+});
+
 export const configSchema = z.strictObject({
   /** The node's name; defaults to the host name. */
   nodeName: z.string().min(1).optional(),
@@ -32,6 +59,8 @@ export const configSchema = z.strictObject({
   devices: z.array(interfaceName).default([]),
   datapath: datapathSchema.default({ tcMode: 'auto', xdpMode: 'native' }),
   log: logSchema.default({ level: 'info' }),
+  policies: policiesSchema.default({ directory: '/etc/nodewarden/policies.d', eventsPerSecond: 100 }),
+  cluster: clusterSchema.default({ nodes: [], podCIDRs: [], apiServers: [] }),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -26,7 +26,7 @@ import {
   type XdpMode,
 } from '../../bpf/index.js';
 import { bpfObjectPath } from '../../bpf/paths.js';
-import type { PlannedAttachment } from './plan.js';
+import type { DatapathObject, PlannedAttachment } from './plan.js';
 
 /** tc clsact filters nodewarden creates use this handle ("NW"), so cleanup can find them without state. */
 export const TC_FILTER_HANDLE = 0x4e57;
@@ -46,18 +46,24 @@ export interface DatapathOptions {
   pinDir: string;
   tcMode: TcMode;
   xdpMode: XdpMode;
-  objectName?: string;
 }
 
 export class Datapath {
-  private readonly object: BpfObject;
+  readonly objects: Record<DatapathObject, BpfObject>;
   private readonly counters: BpfMap<number, PacketCounter>;
   private statuses: AttachmentStatus[] = [];
 
   private constructor(private readonly options: DatapathOptions) {
     ensurePinDir(options.pinDir);
-    this.object = BpfObject.load(bpfObjectPath(options.objectName ?? 'counters'), { pinDir: options.pinDir });
-    this.counters = new BpfMap(this.object.map(PACKET_COUNTERS_MAP), packetCounterKey, packetCounter);
+    const load = (name: DatapathObject) => BpfObject.load(bpfObjectPath(name), { pinDir: options.pinDir });
+    const counters = load('counters');
+    try {
+      this.objects = { counters, firewall: load('firewall') };
+    } catch (error) {
+      counters.close();
+      throw error;
+    }
+    this.counters = new BpfMap(counters.map(PACKET_COUNTERS_MAP), packetCounterKey, packetCounter);
   }
 
   static open(options: DatapathOptions): Datapath {
@@ -81,7 +87,7 @@ export class Datapath {
   private attachOne(item: PlannedAttachment): AttachmentStatus {
     const base = { ifname: item.ifname, hook: item.hook, program: item.program };
     try {
-      const program = this.object.program(item.program);
+      const program = this.objects[item.object].program(item.program);
       const pinPath = join(this.linkDir, item.pinName);
       const attachment =
         item.hook === 'xdp'
@@ -125,7 +131,8 @@ export class Datapath {
 
   /** Closes our handles. Pinned maps and links keep the datapath running. */
   close(): void {
-    this.object.close();
+    this.objects.counters.close();
+    this.objects.firewall.close();
   }
 }
 

@@ -5,7 +5,11 @@
 
 export type Hook = 'xdp' | 'tc-ingress' | 'tc-egress';
 
+/** The BPF objects the daemon loads, by file name under bpf/out. */
+export type DatapathObject = 'counters' | 'firewall';
+
 export interface PlannedAttachment {
+  object: DatapathObject;
   program: string;
   ifname: string;
   hook: Hook;
@@ -15,17 +19,27 @@ export interface PlannedAttachment {
   tcPriority: number;
 }
 
-/** The programs the foundation datapath attaches to every device, in hook order. */
-export const COUNTER_PROGRAMS: readonly { program: string; hook: Hook; tcPriority: number }[] = [
-  { program: 'nw_tc_count_ingress', hook: 'tc-ingress', tcPriority: 1 },
-  { program: 'nw_tc_count_egress', hook: 'tc-egress', tcPriority: 1 },
+/**
+ * The programs attached to every device, in hook order: the counters see every
+ * packet, the firewall after them decides.
+ */
+export const DEVICE_PROGRAMS: readonly {
+  object: DatapathObject;
+  program: string;
+  hook: Hook;
+  tcPriority: number;
+}[] = [
+  { object: 'counters', program: 'nw_tc_count_ingress', hook: 'tc-ingress', tcPriority: 1 },
+  { object: 'counters', program: 'nw_tc_count_egress', hook: 'tc-egress', tcPriority: 1 },
+  { object: 'firewall', program: 'nw_fw_ingress', hook: 'tc-ingress', tcPriority: 2 },
+  { object: 'firewall', program: 'nw_fw_egress', hook: 'tc-egress', tcPriority: 2 },
 ];
 
 export function planAttachments(devices: readonly string[]): PlannedAttachment[] {
   const plan: PlannedAttachment[] = [];
   for (const ifname of [...new Set(devices)].sort()) {
-    for (const { program, hook, tcPriority } of COUNTER_PROGRAMS) {
-      plan.push({ program, ifname, hook, pinName: `${hook}-${ifname}-${program}`, tcPriority });
+    for (const { object, program, hook, tcPriority } of DEVICE_PROGRAMS) {
+      plan.push({ object, program, ifname, hook, pinName: `${hook}-${ifname}-${program}`, tcPriority });
     }
   }
   return plan;

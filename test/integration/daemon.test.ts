@@ -50,7 +50,7 @@ describe('daemon restart and adoption', () => {
     const first = await startDaemon(node, files, pinDir);
     const status1 = await first.status();
     expect(status1.devices).toEqual(['eth0']);
-    expect(status1.attachments).toHaveLength(2);
+    expect(status1.attachments).toHaveLength(4);
     for (const a of status1.attachments)
       expect(a).toMatchObject({ state: 'attached', kind: 'tcx', adopted: false });
 
@@ -154,11 +154,11 @@ describe('configuration', () => {
     try {
       const status = await daemon.status();
       const failed = status.attachments.filter((a) => a.state === 'failed');
-      expect(failed).toHaveLength(2);
+      expect(failed).toHaveLength(4);
       expect(failed[0]!.error).toBe(
         'resolve interface nw-absent0: ENODEV (no such interface in this network namespace)',
       );
-      expect(status.attachments.filter((a) => a.state === 'attached')).toHaveLength(2);
+      expect(status.attachments.filter((a) => a.state === 'attached')).toHaveLength(4);
     } finally {
       daemon.process.kill('SIGTERM');
       await daemon.process.exited;

@@ -84,8 +84,13 @@ export function layoutMismatches(btf: Btf, cType: BtfType, codec: CodecShape): s
     const m = members[i];
     const f = codec.fields[i];
     const c = m ? `${m.name}@${m.bits_offset / 8}+${btf.sizeOf(m.type_id)}` : '(none)';
-    const t = f ? `${f.name}@${f.offset}+${f.size}` : '(none)';
+    // TypeScript fields are the C names in camelCase.
+    const t = f ? `${snakeCase(f.name)}@${f.offset}+${f.size}` : '(none)';
     if (c !== t) problems.push(`field ${i}: C ${c}, codec ${t}`);
   }
   return problems;
+}
+
+function snakeCase(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }

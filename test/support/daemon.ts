@@ -14,6 +14,8 @@ export interface DaemonInstance {
   pinDir: string;
   runDir: string;
   status(): Promise<DaemonStatus>;
+  /** Re-reads config and policies; resolves when the daemon has applied or rejected them. */
+  reload(): Promise<DaemonStatus['lastReload']>;
   /** Runs a CLI command inside the host with this instance's paths. */
   cli(args: string[], allowFailure?: boolean): ReturnType<Host['exec']>;
 }
@@ -51,6 +53,7 @@ export async function startDaemon(host: Host, files: DaemonFiles, pinDir: string
     pinDir,
     runDir: files.runDir,
     status: async () => (await callDaemon(socket, 'status')) as DaemonStatus,
+    reload: async () => (await callDaemon(socket, 'reload')) as DaemonStatus['lastReload'],
     cli: (args, allowFailure = false) => host.exec(['node', CLI_BUNDLE, ...args, ...paths], { allowFailure }),
   };
 }

@@ -1,7 +1,7 @@
 /** The TypeScript codecs and the C map layouts must agree field for field. */
 import { describe, expect, it } from 'vitest';
 import { struct, u32, u64 } from '../../bpf/codec.js';
-import { MAP_LAYOUTS } from '../../bpf/codecs/index.js';
+import { MAP_LAYOUTS, STRUCT_LAYOUTS } from '../../bpf/codecs/index.js';
 import { Btf, layoutMismatches } from '../support/btf.js';
 import { BPF_OBJECT } from '../support/paths.js';
 
@@ -16,6 +16,13 @@ describe.each(MAP_LAYOUTS.map((l) => [`${l.object}/${l.map}`, l] as const))(
     }
   },
 );
+
+describe.each(STRUCT_LAYOUTS.map((l) => [l.codec.cType, l] as const))('%s', (cType, layout) => {
+  it('matches the C struct', () => {
+    const btf = new Btf(BPF_OBJECT(layout.object));
+    expect(layoutMismatches(btf, btf.struct(cType.replace(/^struct /, '')), layout.codec)).toEqual([]);
+  });
+});
 
 describe('the layout check', () => {
   const btf = new Btf(BPF_OBJECT('counters'));

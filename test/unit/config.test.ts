@@ -41,6 +41,8 @@ const DEFAULTS = {
   devices: [],
   datapath: { tcMode: 'auto', xdpMode: 'native' },
   log: { level: 'info' },
+  policies: { directory: '/etc/nodewarden/policies.d', eventsPerSecond: 100 },
+  cluster: { nodes: [], podCIDRs: [], apiServers: [] },
 };
 
 describe('loadConfig: valid input', () => {
@@ -76,6 +78,14 @@ describe('loadConfig: valid input', () => {
         '  xdpMode: generic',
         'log:',
         '  level: debug',
+        'policies:',
+        '  directory: /srv/policies',
+        '  eventsPerSecond: 10',
+        'cluster:',
+        '  nodes: [10.0.0.2, fd00::2]',
+        '  podCIDRs: [10.244.0.0/16]',
+        '  apiServers:',
+        '    - address: 10.0.0.100',
         '',
       ].join('\n'),
     );
@@ -86,8 +96,24 @@ describe('loadConfig: valid input', () => {
       devices: ['eth0', 'bond0.100'],
       datapath: { tcMode: 'tcx', xdpMode: 'generic' },
       log: { level: 'debug' },
+      policies: { directory: '/srv/policies', eventsPerSecond: 10 },
+      cluster: {
+        nodes: ['10.0.0.2', 'fd00::2'],
+        podCIDRs: ['10.244.0.0/16'],
+        apiServers: [{ address: '10.0.0.100', port: 6443 }],
+      },
       file,
     });
+  });
+
+  it('rejects cluster addresses and CIDRs that are not', () => {
+    const file = configFile('cluster:\n  nodes: [10.0.0.300]\n  podCIDRs: [10.244.0.0/33]\n');
+    expect(loadError(file).message).toBe(
+      [
+        `${file}:2: cluster.nodes[0]: must be an IPv4 or IPv6 address`,
+        `${file}:3: cluster.podCIDRs[0]: must be an IPv4 or IPv6 CIDR`,
+      ].join('\n'),
+    );
   });
 
   it('fills in defaults inside a section that is only partly given', () => {

@@ -1,0 +1,161 @@
+/** Codecs for the firewall's maps: bpf/lib/{identity,policy,conntrack,host,fw_events}.h. */
+import { be16, be32, bytes, struct, u8, u32, u64 } from '../codec.js';
+
+export const FIREWALL_MAPS = {
+  ident: 'nw_fw_ident',
+  policy: 'nw_fw_policy',
+  ruleStats: 'nw_fw_rule_stats',
+  active: 'nw_fw_active',
+  conntrack: 'nw_fw_ct',
+  hostAddrs: 'nw_fw_host_addrs',
+  events: 'nw_fw_events',
+  settings: 'nw_fw_settings',
+  eventRate: 'nw_fw_event_rate',
+} as const;
+
+/** Sizes of the inner maps; they must equal the templates in the C headers. */
+export const IDENT_MAX = 1 << 20;
+export const POLICY_MAX = 1 << 20;
+export const RULES_MAX = 65536;
+
+export const Direction = { ingress: 0, egress: 1 } as const;
+
+export const Verdict = { none: 0, allow: 1, deny: 2, audit: 3, allowSystem: 4 } as const;
+export type VerdictCode = (typeof Verdict)[keyof typeof Verdict];
+
+export const Reason = { rule: 1, default: 2, malformed: 3 } as const;
+
+/** Rule indexes below this are reserved: 0/1 the ingress/egress default, 2 malformed packets. */
+export const FIRST_RULE_INDEX = 3;
+export const RULE_MALFORMED = 2;
+
+export interface IdentKey {
+  prefixlen: number;
+  addr: Uint8Array;
+}
+export const identKey = struct<IdentKey>('nw_ident_key', { prefixlen: u32, addr: bytes(16) });
+
+export interface IdentValue {
+  set: number;
+  pad: number;
+}
+export const identValue = struct<IdentValue>('nw_ident_value', { set: u32, pad: u32 });
+
+export interface PolicyKey {
+  prefixlen: number;
+  set: number;
+  direction: number;
+  proto: number;
+  port: number;
+}
+export const policyKey = struct<PolicyKey>('nw_policy_key', {
+  prefixlen: u32,
+  set: be32,
+  direction: u8,
+  proto: u8,
+  port: be16,
+});
+/** Bits of policy key data before the protocol (set and direction). */
+export const POLICY_PREFIX_L3 = 40;
+
+export interface PolicyValue {
+  verdict: number;
+  pad: Uint8Array;
+  rule: number;
+}
+export const policyValue = struct<PolicyValue>('nw_policy_value', { verdict: u8, pad: bytes(3), rule: u32 });
+
+export interface RuleStats {
+  packets: bigint;
+  bytes: bigint;
+}
+export const ruleStats = struct<RuleStats>('nw_rule_stats', { packets: u64, bytes: u64 });
+
+export interface ActiveSlot {
+  slot: number;
+  generation: number;
+  /** [slot 0 ingress, slot 0 egress, slot 1 ingress, slot 1 egress] */
+  defaultVerdict: Uint8Array;
+  pad: Uint8Array;
+}
+export const activeSlot = struct<ActiveSlot>('nw_fw_active_slot', {
+  slot: u32,
+  generation: u32,
+  defaultVerdict: bytes(4),
+  pad: bytes(4),
+});
+
+export interface CtKey {
+  aAddr: Uint8Array;
+  bAddr: Uint8Array;
+  aPort: number;
+  bPort: number;
+  proto: number;
+  pad: Uint8Array;
+}
+export const ctKey = struct<CtKey>('nw_ct_key', {
+  aAddr: bytes(16),
+  bAddr: bytes(16),
+  aPort: be16,
+  bPort: be16,
+  proto: u8,
+  pad: bytes(3),
+});
+
+export interface CtValue {
+  lastSeenNs: bigint;
+  packets: bigint;
+  rule: number;
+  state: number;
+  aIsOrigin: number;
+  direction: number;
+  pad: number;
+}
+export const ctValue = struct<CtValue>('nw_ct_value', {
+  lastSeenNs: u64,
+  packets: u64,
+  rule: u32,
+  state: u8,
+  aIsOrigin: u8,
+  direction: u8,
+  pad: u8,
+});
+
+export const hostAddrKey = struct<{ addr: Uint8Array }>('nw_host_addr_key', { addr: bytes(16) });
+
+export interface FwEvent {
+  tsNs: bigint;
+  ifindex: number;
+  rule: number;
+  saddr: Uint8Array;
+  daddr: Uint8Array;
+  sport: number;
+  dport: number;
+  proto: number;
+  direction: number;
+  verdict: number;
+  reason: number;
+  generation: number;
+  len: number;
+}
+export const fwEvent = struct<FwEvent>('nw_fw_event', {
+  tsNs: u64,
+  ifindex: u32,
+  rule: u32,
+  saddr: bytes(16),
+  daddr: bytes(16),
+  sport: be16,
+  dport: be16,
+  proto: u8,
+  direction: u8,
+  verdict: u8,
+  reason: u8,
+  generation: u32,
+  len: u32,
+});
+
+export interface FwSettings {
+  eventsPerSec: number;
+  pad: number;
+}
+export const fwSettings = struct<FwSettings>('nw_fw_settings', { eventsPerSec: u32, pad: u32 });

@@ -1,0 +1,178 @@
+/**
+ * CIDR parsing with Cilium's (Go netip) rules: dotted-quad IPv4 without leading
+ * zeros, IPv6 with `::` and an embedded IPv4 tail, no zones, and a prefix length
+ * that fits the family. Host bits are allowed and masked off, as Cilium does; a
+ * bare address is a /32 or /128. IPv4-mapped IPv6 (`::ffff:a.b.c.d`) becomes IPv4.
+ */
+
+export interface Cidr {
+  family: 4 | 6;
+  /** Network address, host bits zero: 4 or 16 bytes. */
+  bytes: Uint8Array;
+  prefix: number;
+}
+
+export type CidrParse =
+  | {
+      ok: true;
+      cidr: Cidr;
+      /** The text had host bits set; `cidr` has them cleared. */
+      hostBits: boolean;
+      /** The text was an IPv4-mapped IPv6 prefix; `cidr` is its IPv4 form. */
+      mapped: boolean;
+    }
+  | { ok: false; error: string };
+
+const DECIMAL = /^(0|[1-9][0-9]*)$/;
+
+function parseIPv4(text: string): Uint8Array | undefined {
+  const parts = text.split('.');
+  if (parts.length !== 4) return undefined;
+  const out = new Uint8Array(4);
+  for (let i = 0; i < 4; i++) {
+    const part = parts[i]!;
+    if (!DECIMAL.test(part) || part.length > 3) return undefined;
+    const n = Number(part);
+    if (n > 255) return undefined;
+    out[i] = n;
+  }
+  return out;
+}
+
+function parseIPv6(text: string): Uint8Array | undefined {
+  if (text.includes('%')) return undefined; // zones have no meaning in a policy
+  const halves = text.split('::');
+  if (halves.length > 2) return undefined;
+  const groups = (half: string): number[] | undefined => {
+    if (half === '') return [];
+    const out: number[] = [];
+    const parts = half.split(':');
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i]!;
+      if (i === parts.length - 1 && part.includes('.')) {
+        const v4 = parseIPv4(part);
+        if (!v4) return undefined;
+        out.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
+      } else if (/^[0-9A-Fa-f]{1,4}$/.test(part)) out.push(Number.parseInt(part, 16));
+      else return undefined;
+    }
+    return out;
+  };
+  const head = groups(halves[0]!);
+  const tail = halves.length === 2 ? groups(halves[1]!) : [];
+  if (!head || !tail) return undefined;
+  // An embedded IPv4 tail is only allowed at the very end.
+  if (halves.length === 2 && halves[0]!.includes('.')) return undefined;
+  let all: number[];
+  if (halves.length === 2) {
+    const missing = 8 - head.length - tail.length;
+    if (missing < 1) return undefined;
+    all = [...head, ...new Array<number>(missing).fill(0), ...tail];
+  } else all = head;
+  if (all.length !== 8) return undefined;
+  const out = new Uint8Array(16);
+  all.forEach((g, i) => {
+    out[i * 2] = g >> 8;
+    out[i * 2 + 1] = g & 0xff;
+  });
+  return out;
+}
+
+function isMapped(bytes: Uint8Array): boolean {
+  return (
+    bytes.length === 16 &&
+    bytes.subarray(0, 10).every((b) => b === 0) &&
+    bytes[10] === 0xff &&
+    bytes[11] === 0xff
+  );
+}
+
+/** Clears the bits after `prefix`; returns whether any was set. */
+function mask(bytes: Uint8Array, prefix: number): boolean {
+  let changed = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const keep = Math.max(0, Math.min(8, prefix - i * 8));
+    const m = keep === 0 ? 0 : (0xff << (8 - keep)) & 0xff;
+    if ((bytes[i]! & ~m & 0xff) !== 0) changed = true;
+    bytes[i] = bytes[i]! & m;
+  }
+  return changed;
+}
+
+export function parseCidr(text: string): CidrParse {
+  const slash = text.lastIndexOf('/');
+  const addrText = slash < 0 ? text : text.slice(0, slash);
+  let bytes: Uint8Array | undefined;
+  let family: 4 | 6;
+  if (addrText.includes(':')) {
+    bytes = parseIPv6(addrText);
+    family = 6;
+  } else {
+    bytes = parseIPv4(addrText);
+    family = 4;
+  }
+  if (!bytes) return { ok: false, error: `"${text}" is not an IP address or CIDR` };
+  const max = family === 4 ? 32 : 128;
+  let prefix = max;
+  if (slash >= 0) {
+    const lenText = text.slice(slash + 1);
+    if (!DECIMAL.test(lenText) || lenText.length > 3) {
+      return { ok: false, error: `"${text}" is not an IP address or CIDR` };
+    }
+    prefix = Number(lenText);
+    if (prefix > max)
+      return { ok: false, error: `"${text}": prefix length /${prefix} is too long for IPv${family}` };
+  }
+  let mapped = false;
+  if (family === 6 && isMapped(bytes)) {
+    if (prefix < 96) {
+      return {
+        ok: false,
+        error: `"${text}": an IPv4-mapped prefix must be /96 or longer (shorter ones mix IPv4 and IPv6)`,
+      };
+    }
+    bytes = bytes.slice(12);
+    family = 4;
+    prefix -= 96;
+    mapped = true;
+  }
+  const hostBits = mask(bytes, prefix);
+  return { ok: true, cidr: { family, bytes, prefix }, hostBits, mapped };
+}
+
+/** RFC 5952 text: lower case, no leading zeros, the first longest run of two or more zero groups as `::`. */
+function formatIPv6(bytes: Uint8Array): string {
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push((bytes[i]! << 8) | bytes[i + 1]!);
+  let bestStart = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (gs: number[]) => gs.map((g) => g.toString(16)).join(':');
+  if (bestLen < 2) return hex(groups);
+  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLen))}`;
+}
+
+export function formatCidr(c: Cidr): string {
+  const addr = c.family === 4 ? Array.from(c.bytes).join('.') : formatIPv6(c.bytes);
+  return `${addr}/${c.prefix}`;
+}
+
+/** Whether `inner` lies inside `outer` (same family, prefix at least as long, same network bits). */
+export function cidrContains(outer: Cidr, inner: Cidr): boolean {
+  if (outer.family !== inner.family || inner.prefix < outer.prefix) return false;
+  const copy = inner.bytes.slice();
+  mask(copy, outer.prefix);
+  return copy.every((b, i) => b === outer.bytes[i]);
+}
