@@ -74,14 +74,14 @@ const PORT = (protocol: 'TCP' | 'UDP' | 'SCTP', port: number, endPort = port) =>
 });
 
 describe("Cilium's own host policy examples parse unchanged", () => {
-  it('demo-host-policy from the host firewall tutorial', () => {
-    const file = join(FIXTURES, 'cilium-demo-host-policy.yaml');
+  it("a policy in the host firewall tutorial's layout", () => {
+    const file = join(FIXTURES, 'tutorial-style-host-policy.yaml');
     expect(parsePolicyFiles([file], { mode: 'standalone' })).toEqual([
       {
-        name: 'demo-host-policy',
+        name: 'ssh-and-ping-for-admins',
         source: file,
         audit: false,
-        nodeSelector: { matchLabels: { 'node-access': 'ssh' }, matchExpressions: [] },
+        nodeSelector: { matchLabels: { 'admin-access': 'ssh' }, matchExpressions: [] },
         ingress: [
           { index: 0, peers: [{ kind: 'entity', entity: 'cluster' }], l4: 'any' },
           { index: 1, peers: 'any', l4: [PORT('TCP', 22)] },
@@ -97,9 +97,9 @@ describe("Cilium's own host policy examples parse unchanged", () => {
   });
 
   it('allow-extended-protocols: VRRP without a port', () => {
-    const file = join(FIXTURES, 'cilium-allow-extended-protocols.yaml');
+    const file = join(FIXTURES, 'portless-protocols.yaml');
     const [policy] = parsePolicyFiles([file], { mode: 'standalone' });
-    expect(policy!.name).toBe('allow-extended-egress-worker-node');
+    expect(policy!.name).toBe('edge-router-egress');
     expect(policy!.egress).toEqual([
       {
         index: 0,
