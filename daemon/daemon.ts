@@ -8,7 +8,7 @@ import { ControlServer } from './control/server.js';
 import { type AttachmentStatus, Datapath } from './datapath/actuator.js';
 import { planAttachments } from './datapath/plan.js';
 import { detectDefaultRouteDevices } from './devices.js';
-import { FirewallManager, type FirewallStatus } from './firewall/manager.js';
+import { type ApplyRequest, FirewallManager, type FirewallStatus } from './firewall/manager.js';
 import type { TraceQuery } from './firewall/trace.js';
 import type { Logger } from './log.js';
 import { controlSocketPath } from './paths.js';
@@ -58,11 +58,15 @@ export class Daemon {
     });
     this.firewall = new FirewallManager(this.datapath.objects.firewall, log);
     this.firewall.sync(config);
+    // An apply that was pending when the last daemon stopped: roll back now if its time is up.
+    this.firewall.scheduleRollback();
     this.applyDatapath();
     this.control = new ControlServer(controlSocketPath(runDir), {
       status: () => this.status(),
       reload: () => this.reload(),
       'policy.trace': (params) => this.firewall.trace(params as unknown as TraceQuery),
+      'policy.apply': (params) => this.firewall.apply(params as unknown as ApplyRequest),
+      'policy.confirm': () => ({ confirmed: this.firewall.confirm() }),
     });
     await this.control.listen();
     log.info(
@@ -121,6 +125,7 @@ export class Daemon {
   /** Stops serving. The pinned datapath keeps running: that is the point. */
   async stop(): Promise<void> {
     await this.control?.close();
+    this.firewall?.stop();
     this.datapath?.close();
     this.options.log.info('nodewarden stopped; pinned programs and maps stay in force');
   }

@@ -26,6 +26,7 @@ import {
   comparePrefixes,
   contains,
   formatPrefix,
+  isV4Mapped,
   type Prefix,
   parsePrefix,
   prefixKey,
@@ -195,6 +196,8 @@ class SelectorTable {
   }
 }
 
+const V4_SPACE = parsePrefix('::ffff:0:0/96');
+
 function parseAll(addresses: string[]): Prefix[] {
   return addresses.map((a) => parsePrefix(a));
 }
@@ -202,8 +205,14 @@ function parseAll(addresses: string[]): Prefix[] {
 function peerEntries(peer: Peer, facts: NodeFacts, cluster: Prefix[]): { cidr: Prefix; excepts: Prefix[] }[] {
   const plain = (prefixes: Prefix[]) => prefixes.map((cidr) => ({ cidr, excepts: [] }));
   switch (peer.kind) {
-    case 'cidr':
-      return [{ cidr: parsePrefix(peer.cidr), excepts: parseAll(peer.except) }];
+    case 'cidr': {
+      const cidr = parsePrefix(peer.cidr);
+      const excepts = parseAll(peer.except);
+      // IPv4 lives at ::ffff:0:0/96 of the shared space; an IPv6 CIDR that contains it
+      // (::/0 … ::/80) must not match IPv4 peers.
+      if (!isV4Mapped(cidr) && contains(cidr, V4_SPACE)) excepts.push(V4_SPACE);
+      return [{ cidr, excepts }];
+    }
     case 'endpoints':
       return plain(parseAll(facts.endpointAddresses?.(peer) ?? []));
     case 'entity':

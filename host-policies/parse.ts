@@ -90,18 +90,32 @@ export function loadPolicyDirectory(dir: string, options: PolicyParseOptions): H
 
 /** The named files, in the given order (`nodewarden policy check FILE...`). */
 export function parsePolicyFiles(paths: readonly string[], options: PolicyParseOptions): HostPolicy[] {
-  const policies: HostPolicy[] = [];
-  const problems: InputProblem[] = [];
-  const names: NameSite[] = [];
+  const sources: { file: string; text: string }[] = [];
+  const unreadable: InputProblem[] = [];
   for (const file of paths) {
-    let text: string;
     try {
-      text = readFileSync(file, 'utf8');
+      sources.push({ file, text: readFileSync(file, 'utf8') });
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      problems.push({ file, path: [], message: `cannot read: ${code ?? String(error)}` });
-      continue;
+      unreadable.push({ file, path: [], message: `cannot read: ${code ?? String(error)}` });
     }
+  }
+  return parsePolicySources(sources, options, unreadable);
+}
+
+/**
+ * Texts that are not (yet) files, such as the set `nodewarden policy apply`
+ * is about to install; `file` names where each would live, for messages.
+ */
+export function parsePolicySources(
+  sources: readonly { file: string; text: string }[],
+  options: PolicyParseOptions,
+  earlierProblems: readonly InputProblem[] = [],
+): HostPolicy[] {
+  const policies: HostPolicy[] = [];
+  const problems: InputProblem[] = [...earlierProblems];
+  const names: NameSite[] = [];
+  for (const { file, text } of sources) {
     const result = parseText(file, text, options);
     policies.push(...result.policies);
     problems.push(...result.problems);

@@ -1,10 +1,12 @@
 /** The nodewarden commands. Each returns an exit code; main.ts maps errors to codes. */
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { basename } from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
 import { BARE_PROTOCOLS as BARE_PROTOCOL_NUMBERS } from '../../host-policies/cilium-names.js';
 import { compilePolicies } from '../../host-policies/compile.js';
 import { parsePolicyFiles } from '../../host-policies/parse.js';
+import { InputError } from '../../model/input-errors.js';
 import { loadConfig } from '../config/load.js';
 import { callDaemon } from '../control/client.js';
 import { Daemon, type DaemonStatus } from '../daemon.js';
@@ -14,7 +16,7 @@ import { PROTOCOLS, type TraceQuery, type TraceResult } from '../firewall/trace.
 import { createLogger } from '../log.js';
 import { controlSocketPath } from '../paths.js';
 import { VERSION } from '../version.js';
-import { COMMON_HELP, type CommonFlags, EXIT_OK, UsageError } from './args.js';
+import { COMMON_HELP, type CommonFlags, EXIT_FAILED, EXIT_OK, UsageError } from './args.js';
 
 export interface Command {
   summary: string;
@@ -82,7 +84,8 @@ function listInterfaces(): string[] {
   }
 }
 
-const TRACE_OPTIONS = {
+const POLICY_OPTIONS = {
+  'confirm-within': { type: 'string', default: '120s' },
   from: { type: 'string' },
   to: { type: 'string' },
   port: { type: 'string' },
@@ -164,6 +167,55 @@ async function policyTrace(flags: CommonFlags, values: Record<string, unknown>):
   return EXIT_OK;
 }
 
+/** "120s", "2m", "90" (seconds), "0" (no rollback) → ms. */
+export function parseDuration(text: string): number {
+  const match = /^(\d+)(ms|s|m|h)?$/.exec(text.trim());
+  if (!match) throw new UsageError(`--confirm-within ${text}: expected a duration such as 120s, 2m or 0`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(match[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+  return Number(match[1]) * unit;
+}
+
+async function policyApply(
+  flags: CommonFlags,
+  files: string[],
+  values: Record<string, unknown>,
+): Promise<number> {
+  if (files.length === 0) throw new UsageError('policy apply needs one or more files');
+  const confirmWithinMs = parseDuration(String(values['confirm-within']));
+  const payload = files.map((file) => {
+    try {
+      return { name: basename(file), content: readFileSync(file, 'utf8') };
+    } catch (error) {
+      throw new InputError([
+        { file, path: [], message: `cannot read: ${(error as NodeJS.ErrnoException).code ?? String(error)}` },
+      ]);
+    }
+  });
+  const result = (await callDaemon(controlSocketPath(flags.runDir), 'policy.apply', {
+    files: payload,
+    confirmWithinMs,
+  })) as {
+    deadline?: string;
+    generation: number;
+  };
+  print(flags, result, () =>
+    result.deadline
+      ? `applied as generation ${result.generation}; run \`nodewarden policy confirm\` before ${result.deadline} or it rolls back`
+      : `applied as generation ${result.generation}`,
+  );
+  return EXIT_OK;
+}
+
+async function policyConfirm(flags: CommonFlags): Promise<number> {
+  const result = (await callDaemon(controlSocketPath(flags.runDir), 'policy.confirm')) as {
+    confirmed: boolean;
+  };
+  print(flags, result, () =>
+    result.confirmed ? 'confirmed: the applied policy stays' : 'nothing to confirm',
+  );
+  return result.confirmed ? EXIT_OK : EXIT_FAILED;
+}
+
 export const commands: Record<string, Command> = {
   daemon: {
     summary: 'run the daemon (foreground; systemd runs it this way)',
@@ -191,15 +243,21 @@ export const commands: Record<string, Command> = {
     },
   },
   policy: {
-    summary: 'host policies: check FILE..., trace --from IP --to IP --port N/PROTO [--ingress|--egress]',
-    usage:
-      'nodewarden policy check FILE... | nodewarden policy trace --from IP --to IP --port N/PROTO [--ingress|--egress]',
-    extraOptions: TRACE_OPTIONS,
+    summary: 'host policies: check, trace, apply (rolls back unless confirmed), confirm',
+    usage: [
+      'nodewarden policy check FILE...',
+      '       nodewarden policy trace --from IP --to IP --port N/PROTO [--ingress|--egress]',
+      '       nodewarden policy apply [--confirm-within 120s] FILE...',
+      '       nodewarden policy confirm',
+    ].join('\n'),
+    extraOptions: POLICY_OPTIONS,
     async run(flags, positionals, values) {
       const [sub, ...rest] = positionals;
       if (sub === 'check') return policyCheck(flags, rest);
       if (sub === 'trace') return policyTrace(flags, values ?? {});
-      throw new UsageError(`policy ${sub ?? ''}: expected check or trace`.replace('  ', ' '));
+      if (sub === 'apply') return policyApply(flags, rest, values ?? {});
+      if (sub === 'confirm') return policyConfirm(flags);
+      throw new UsageError(`policy ${sub ?? ''}: expected check, trace, apply or confirm`.replace('  ', ' '));
     },
   },
   version: {

@@ -4,6 +4,7 @@
  * this run or a previous one) stays in force.
  */
 import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
 import type { BpfObject } from '../../bpf/index.js';
 import {
   type CompiledPolicy,
@@ -13,10 +14,18 @@ import {
   type SystemAllow,
 } from '../../host-policies/compile.js';
 import type { HostPolicy } from '../../host-policies/model.js';
-import { loadPolicyDirectory } from '../../host-policies/parse.js';
+import { loadPolicyDirectory, parsePolicySources } from '../../host-policies/parse.js';
+import { InputError } from '../../model/input-errors.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { Logger } from '../log.js';
 import { type ApplyResult, FirewallMaps } from './actuator.js';
+import {
+  type PendingApply,
+  PendingApplyStore,
+  type PolicyFile,
+  readPolicyDir,
+  validFileName,
+} from './confirm.js';
 import { type TraceQuery, type TraceResult, traceFlow } from './trace.js';
 
 export interface FirewallStatus {
@@ -31,6 +40,14 @@ export interface FirewallStatus {
   lastApply?: ApplyResult & { at: string };
   /** The last rejected input; the policy in force is the one before it. */
   lastError?: { at: string; message: string };
+  /** An apply that rolls back at `deadline` unless confirmed. */
+  pendingApply?: { deadline: string; files: string[] };
+}
+
+export interface ApplyRequest {
+  files: PolicyFile[];
+  /** 0: keep without confirmation. */
+  confirmWithinMs: number;
 }
 
 const VERDICT_LABEL = ['allow', 'allow', 'deny', 'audit', 'allow'] as const;
@@ -70,6 +87,8 @@ export class FirewallManager {
   private system: SystemAllow[] = [];
   private lastApply: FirewallStatus['lastApply'];
   private lastError: FirewallStatus['lastError'];
+  private config: LoadedConfig | undefined;
+  private rollbackTimer: NodeJS.Timeout | undefined;
 
   constructor(
     firewallObject: BpfObject,
@@ -78,8 +97,80 @@ export class FirewallManager {
     this.maps = new FirewallMaps(firewallObject);
   }
 
+  private store(): PendingApplyStore {
+    return new PendingApplyStore(this.config!.policies.directory);
+  }
+
+  /**
+   * Validates the new files together with the rest of the directory, installs
+   * them and applies. With a confirmation window, the previous files come back
+   * at the deadline unless confirm() is called. Invalid input changes nothing.
+   */
+  apply(request: ApplyRequest): { deadline?: string; generation: number } {
+    const config = this.config!;
+    const dir = config.policies.directory;
+    const bad = request.files.filter((f) => !validFileName(f.name)).map((f) => f.name);
+    if (bad.length > 0)
+      throw new InputError(
+        bad.map((name) => ({
+          file: name,
+          path: [],
+          message: 'policy files are *.yaml or *.yml names without a directory',
+        })),
+      );
+    const incoming = new Map(request.files.map((f) => [f.name, f.content]));
+    const merged = [...readPolicyDir(dir).filter((f) => !incoming.has(f.name)), ...request.files].map(
+      (f) => ({
+        file: join(dir, f.name),
+        text: f.content,
+      }),
+    );
+    const policies = parsePolicySources(merged, { mode: 'standalone' });
+    compilePolicies(policies, nodeFacts(config), systemAllows(config));
+    const deadline = request.confirmWithinMs > 0 ? Date.now() + request.confirmWithinMs : undefined;
+    this.store().install(request.files, deadline);
+    if (!this.sync(config, policies))
+      throw new InputError([{ file: dir, path: [], message: this.lastError?.message ?? 'apply failed' }]);
+    this.scheduleRollback();
+    return {
+      ...(deadline ? { deadline: new Date(deadline).toISOString() } : {}),
+      generation: this.maps.activeSlot().generation,
+    };
+  }
+
+  /** Keeps the pending apply. Returns false when nothing was pending. */
+  confirm(): boolean {
+    clearTimeout(this.rollbackTimer);
+    const confirmed = this.store().confirm();
+    if (confirmed) this.log.info('policy apply confirmed');
+    return confirmed;
+  }
+
+  /** Arms (or, after a restart, re-arms) the rollback of an unconfirmed apply. */
+  scheduleRollback(): void {
+    clearTimeout(this.rollbackTimer);
+    const pending = this.store().pending();
+    if (!pending) return;
+    const wait = Math.max(0, pending.deadline - Date.now());
+    this.rollbackTimer = setTimeout(() => this.rollback(pending), wait);
+  }
+
+  private rollback(pending: PendingApply): void {
+    if (!this.store().rollback()) return;
+    this.log.warn(
+      { files: pending.files, deadline: new Date(pending.deadline).toISOString() },
+      'policy apply was not confirmed in time; rolling back',
+    );
+    this.sync(this.config!);
+  }
+
+  stop(): void {
+    clearTimeout(this.rollbackTimer);
+  }
+
   /** Reads, compiles and applies. Returns false (and keeps the running policy) on invalid input. */
   sync(config: LoadedConfig, policies?: HostPolicy[]): boolean {
+    this.config = config;
     try {
       const input = policies ?? loadPolicyDirectory(config.policies.directory, { mode: 'standalone' });
       const facts = nodeFacts(config);
@@ -135,6 +226,14 @@ export class FirewallManager {
       warnings: c?.warnings ?? [],
       ...(this.lastApply ? { lastApply: this.lastApply } : {}),
       ...(this.lastError ? { lastError: this.lastError } : {}),
+      ...this.pendingStatus(),
     };
+  }
+
+  private pendingStatus(): Pick<FirewallStatus, 'pendingApply'> {
+    const pending = this.config ? this.store().pending() : undefined;
+    return pending
+      ? { pendingApply: { deadline: new Date(pending.deadline).toISOString(), files: pending.files } }
+      : {};
   }
 }

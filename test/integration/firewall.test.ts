@@ -300,6 +300,94 @@ spec:
   });
 });
 
+describe('commit-confirmed apply', () => {
+  // The same policy with SSH opened to the other host instead of the management host.
+  const SSH_SWAPPED = SSH_LOCKDOWN.replace(
+    `fromCIDR: [${MGMT.v4}/32, ${MGMT.v6}/128]`,
+    `fromCIDR: [${OTHER.v4}/32]`,
+  );
+  let candidate: string;
+
+  beforeAll(() => {
+    candidate = join(files.dir, 'ssh.yaml');
+    writeFileSync(candidate, SSH_SWAPPED);
+  });
+
+  const sleepUntil = (iso: string, extraMs: number) =>
+    new Promise((r) => setTimeout(r, Date.parse(iso) - Date.now() + extraMs));
+
+  it('rolls back an unconfirmed apply at the deadline, and access comes back', async () => {
+    const applied = JSON.parse(
+      (await daemon.cli(['policy', 'apply', '--confirm-within', '3s', candidate, '-o', 'json'])).stdout,
+    );
+    expect(await tcpBanner(mgmt, NODE.v4, 22)).toBeUndefined();
+    expect(await tcpBanner(other, NODE.v4, 22)).toMatch(/^SSH-2.0/);
+    expect((await daemon.status()).firewall.pendingApply).toEqual({
+      deadline: applied.deadline,
+      files: ['ssh.yaml'],
+    });
+    await sleepUntil(applied.deadline, 500);
+    expect(await tcpBanner(mgmt, NODE.v4, 22)).toMatch(/^SSH-2.0/);
+    expect(await tcpBanner(other, NODE.v4, 22)).toBeUndefined();
+    expect((await daemon.status()).firewall.pendingApply).toBeUndefined();
+    await daemon.process.waitForOutput(/not confirmed in time; rolling back/);
+  });
+
+  it('keeps a confirmed apply past its deadline', async () => {
+    const applied = JSON.parse(
+      (await daemon.cli(['policy', 'apply', '--confirm-within', '2s', candidate, '-o', 'json'])).stdout,
+    );
+    expect((await daemon.cli(['policy', 'confirm'])).stdout).toContain('confirmed');
+    await sleepUntil(applied.deadline, 500);
+    expect(await tcpBanner(other, NODE.v4, 22)).toMatch(/^SSH-2.0/);
+    expect(await tcpBanner(mgmt, NODE.v4, 22)).toBeUndefined();
+    // Nothing is pending any more.
+    expect((await daemon.cli(['policy', 'confirm'], true)).code).toBe(1);
+    writePolicy('ssh.yaml', SSH_LOCKDOWN);
+    await reload();
+    expect(await tcpBanner(mgmt, NODE.v4, 22)).toMatch(/^SSH-2.0/);
+  });
+
+  it('rolls back even when the daemon is killed and restarted before, or only after, the deadline', async () => {
+    let applied = JSON.parse(
+      (await daemon.cli(['policy', 'apply', '--confirm-within', '4s', candidate, '-o', 'json'])).stdout,
+    );
+    daemon.process.kill('SIGKILL');
+    await daemon.process.exited;
+    daemon = await startDaemon(node, files, `${bpffs.dir}/fw`);
+    expect((await daemon.status()).firewall.pendingApply?.deadline).toBe(applied.deadline);
+    expect(await tcpBanner(mgmt, NODE.v4, 22)).toBeUndefined();
+    await sleepUntil(applied.deadline, 500);
+    expect(await tcpBanner(mgmt, NODE.v4, 22)).toMatch(/^SSH-2.0/);
+
+    applied = JSON.parse(
+      (await daemon.cli(['policy', 'apply', '--confirm-within', '1s', candidate, '-o', 'json'])).stdout,
+    );
+    daemon.process.kill('SIGKILL');
+    await daemon.process.exited;
+    await sleepUntil(applied.deadline, 500);
+    // While no daemon runs, the pinned (unconfirmed) policy is still what the kernel enforces.
+    expect(await tcpBanner(mgmt, NODE.v4, 22)).toBeUndefined();
+    daemon = await startDaemon(node, files, `${bpffs.dir}/fw`);
+    expect(await tcpBanner(mgmt, NODE.v4, 22)).toMatch(/^SSH-2.0/);
+    expect((await daemon.status()).firewall.pendingApply).toBeUndefined();
+  });
+
+  it('rejects an invalid apply and changes nothing', async () => {
+    const bad = join(files.dir, 'bad.yaml');
+    writeFileSync(
+      bad,
+      'apiVersion: cilium.io/v2\nkind: CiliumClusterwideNetworkPolicy\nmetadata:\n  name: bad\nspec:\n  nodeSelector: {}\n  ingress:\n    - toFQDNs: [{ matchName: example.com }]\n',
+    );
+    const result = await daemon.cli(['policy', 'apply', bad], true);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`${policyDir}/bad.yaml:8:`);
+    expect(result.stderr).toContain('toFQDNs');
+    expect(await tcpBanner(mgmt, NODE.v4, 22)).toMatch(/^SSH-2.0/);
+    expect((await daemon.status()).firewall.pendingApply).toBeUndefined();
+  });
+});
+
 describe('conntrack across a daemon restart', () => {
   it('keeps 100 established flows exchanging data through SIGKILL and restart, with zero failures', async () => {
     // Ingress is default-deny: only conntrack lets the replies from mgmt back in.
