@@ -1,6 +1,7 @@
 /** The libbpf bridge: everything above bpf/ uses these, and never koffi. */
 export * from './attach.js';
 export * from './bpffs.js';
+export * from './clock.js';
 export * from './codec.js';
 export * from './map.js';
 export { BpfError, errnoName } from './native/errors.js';

@@ -4,13 +4,16 @@
  * the problem in the log and in status.
  */
 import { type LoadedConfig, loadConfig } from './config/load.js';
+import { ControlStream } from './control/protocol.js';
 import { ControlServer } from './control/server.js';
 import { type AttachmentStatus, Datapath } from './datapath/actuator.js';
 import { planAttachments } from './datapath/plan.js';
 import { detectDefaultRouteDevices } from './devices.js';
+import { FirewallEvents } from './firewall/events.js';
 import { type ApplyRequest, FirewallManager, type FirewallStatus } from './firewall/manager.js';
 import type { TraceQuery } from './firewall/trace.js';
 import type { Logger } from './log.js';
+import { Metrics } from './metrics.js';
 import { controlSocketPath } from './paths.js';
 import { VERSION } from './version.js';
 
@@ -40,6 +43,8 @@ export class Daemon {
   private config!: LoadedConfig;
   private datapath!: Datapath;
   private firewall!: FirewallManager;
+  private events!: FirewallEvents;
+  private readonly metrics = new Metrics();
   private control!: ControlServer;
   private devices: string[] = [];
   private readonly startedAt = new Date();
@@ -56,7 +61,22 @@ export class Daemon {
       tcMode: config.datapath.tcMode,
       xdpMode: config.datapath.xdpMode,
     });
-    this.firewall = new FirewallManager(this.datapath.objects.firewall, log);
+    this.firewall = new FirewallManager(this.datapath.objects.firewall, log, (result) =>
+      this.metrics.policyApplies.inc({ result }),
+    );
+    this.events = new FirewallEvents(
+      this.datapath.objects.firewall,
+      (generation) => this.firewall.rulesOf(generation),
+      (e) =>
+        this.metrics.firewallEvents.inc({
+          direction: e.direction,
+          verdict: e.verdict,
+          reason: e.reason,
+          policy: e.policy,
+        }),
+    );
+    this.events.start((error) => log.error({ err: String(error) }, 'reading firewall events failed'));
+    this.registerKernelMetrics();
     this.firewall.sync(config);
     // An apply that was pending when the last daemon stopped: roll back now if its time is up.
     this.firewall.scheduleRollback();
@@ -67,17 +87,47 @@ export class Daemon {
       'policy.trace': (params) => this.firewall.trace(params as unknown as TraceQuery),
       'policy.apply': (params) => this.firewall.apply(params as unknown as ApplyRequest),
       'policy.confirm': () => ({ confirmed: this.firewall.confirm() }),
+      monitor: () => new ControlStream((send) => this.events.subscribe(send)),
     });
     await this.control.listen();
+    try {
+      const metricsAt = await this.metrics.listen(config.metrics.listen);
+      if (metricsAt) log.info({ address: metricsAt }, 'serving metrics');
+    } catch (error) {
+      // Metrics are not worth failing the firewall for; say so and carry on.
+      log.error({ err: String(error), address: config.metrics.listen }, 'cannot serve metrics');
+    }
     log.info(
       { nodeName: config.nodeName, pinDir, devices: this.devices, attachments: this.datapath.attachments() },
       'nodewarden started',
     );
   }
 
+  private registerKernelMetrics(): void {
+    this.metrics.gauge(
+      'nodewarden_firewall_rule_packets',
+      'Packets decided by each rule of the live policy',
+      ['policy', 'rule'],
+      (set) => {
+        for (const c of this.firewall.ruleCounters())
+          set({ policy: c.rule.policy, rule: c.rule.description }, Number(c.packets));
+      },
+    );
+    this.metrics.gauge(
+      'nodewarden_firewall_events_suppressed',
+      'Events the kernel rate limit dropped',
+      [],
+      (set) => set({}, Number(this.firewall.suppressedEvents())),
+    );
+    this.metrics.gauge('nodewarden_firewall_generation', 'Generation of the live host policy', [], (set) =>
+      set({}, this.firewall.status().generation),
+    );
+  }
+
   private applyDatapath(): void {
     this.devices = this.config.devices.length > 0 ? [...this.config.devices] : detectDefaultRouteDevices();
     const statuses = this.datapath.apply(planAttachments(this.devices));
+    this.metrics.attachmentsFailed.set(statuses.filter((s) => s.state === 'failed').length);
     for (const failed of statuses.filter((s) => s.state === 'failed')) {
       this.options.log.error(
         { attachment: failed },
@@ -125,6 +175,8 @@ export class Daemon {
   /** Stops serving. The pinned datapath keeps running: that is the point. */
   async stop(): Promise<void> {
     await this.control?.close();
+    await this.metrics.close();
+    this.events?.close();
     this.firewall?.stop();
     this.datapath?.close();
     this.options.log.info('nodewarden stopped; pinned programs and maps stay in force');

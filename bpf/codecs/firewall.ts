@@ -159,3 +159,10 @@ export interface FwSettings {
   pad: number;
 }
 export const fwSettings = struct<FwSettings>('nw_fw_settings', { eventsPerSec: u32, pad: u32 });
+
+export interface RateWindow {
+  startNs: bigint;
+  count: bigint;
+  suppressed: bigint;
+}
+export const rateWindow = struct<RateWindow>('nw_rate_window', { startNs: u64, count: u64, suppressed: u64 });

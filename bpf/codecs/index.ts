@@ -28,6 +28,7 @@ export const MAP_LAYOUTS: readonly MapLayout[] = [
   { object: 'firewall', map: fw.FIREWALL_MAPS.active, key: packetCounterKey, value: fw.activeSlot },
   { object: 'firewall', map: fw.FIREWALL_MAPS.conntrack, key: fw.ctKey, value: fw.ctValue },
   { object: 'firewall', map: fw.FIREWALL_MAPS.settings, key: packetCounterKey, value: fw.fwSettings },
+  { object: 'firewall', map: fw.FIREWALL_MAPS.eventRate, key: packetCounterKey, value: fw.rateWindow },
 ];
 
 /** Structs used by inner maps and ring buffers, which BTF knows by name only. */

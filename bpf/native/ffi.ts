@@ -91,6 +91,8 @@ koffi.struct('bpf_test_run_opts', {
   batch_size: 'uint32_t',
 });
 
+koffi.struct('timespec', { tv_sec: 'int64_t', tv_nsec: 'int64_t' });
+
 const RingBufferSampleFn = koffi.proto(
   'int ring_buffer_sample_fn(uintptr_t ctx, uintptr_t data, size_t size)',
 );
@@ -308,6 +310,10 @@ export const c = {
   ifNameToIndex: libc.func('unsigned int if_nametoindex(const char *name)') as (name: string) => number,
   setns: libc.func('int setns(int fd, int nstype)') as (fd: number, nstype: number) => number,
   close: libc.func('int close(int fd)') as (fd: number) => number,
+  clockGettime: libc.func('int clock_gettime(int clock, _Out_ timespec *ts)') as (
+    clock: number,
+    ts: { tv_sec?: number | bigint; tv_nsec?: number | bigint },
+  ) => number,
   mount: libc.func(
     'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)',
   ) as (source: string, target: string, fstype: string, flags: number, data: null) => number,

@@ -8,7 +8,7 @@ import { compilePolicies } from '../../host-policies/compile.js';
 import { parsePolicyFiles } from '../../host-policies/parse.js';
 import { InputError } from '../../model/input-errors.js';
 import { loadConfig } from '../config/load.js';
-import { callDaemon } from '../control/client.js';
+import { callDaemon, streamFromDaemon } from '../control/client.js';
 import { Daemon, type DaemonStatus } from '../daemon.js';
 import { cleanupDatapath } from '../datapath/actuator.js';
 import { nodeFacts, systemAllows } from '../firewall/manager.js';
@@ -216,6 +216,21 @@ async function policyConfirm(flags: CommonFlags): Promise<number> {
   return result.confirmed ? EXIT_OK : EXIT_FAILED;
 }
 
+async function monitor(flags: CommonFlags, values: Record<string, unknown>): Promise<number> {
+  const count = values.count === undefined ? Number.POSITIVE_INFINITY : Number(values.count);
+  if (!(count > 0)) throw new UsageError(`--count ${String(values.count)}: must be a positive number`);
+  let seen = 0;
+  const stream = streamFromDaemon(controlSocketPath(flags.runDir), 'monitor', (event) => {
+    process.stdout.write(`${JSON.stringify(event)}\n`);
+    seen++;
+    return seen < count;
+  });
+  process.once('SIGINT', () => stream.stop());
+  process.once('SIGTERM', () => stream.stop());
+  await stream.done;
+  return EXIT_OK;
+}
+
 export const commands: Record<string, Command> = {
   daemon: {
     summary: 'run the daemon (foreground; systemd runs it this way)',
@@ -259,6 +274,12 @@ export const commands: Record<string, Command> = {
       if (sub === 'confirm') return policyConfirm(flags);
       throw new UsageError(`policy ${sub ?? ''}: expected check, trace, apply or confirm`.replace('  ', ' '));
     },
+  },
+  monitor: {
+    summary: 'stream firewall drop and audit events as JSON lines',
+    usage: 'nodewarden monitor [--count N] [--run-dir DIR]',
+    extraOptions: { count: { type: 'string' } },
+    run: (flags, _positionals, values) => monitor(flags, values ?? {}),
   },
   version: {
     summary: 'print the version',

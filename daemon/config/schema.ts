@@ -49,6 +49,14 @@ export const clusterSchema = z.strictObject({
     .default([]),
 });
 
+export const metricsSchema = z.strictObject({
+  /** host:port of the Prometheus endpoint (/metrics); "" turns it off. */
+  listen: z
+    .string()
+    .regex(/^(|[^\s]+:\d{1,5})$/, 'must be host:port, such as 127.0.0.1:9469, or "" to turn metrics off')
+    .default('127.0.0.1:9469'),
+});
+
 export const configSchema = z.strictObject({
   /** The node's name; defaults to the host name. */
   nodeName: z.string().min(1).optional(),
@@ -61,6 +69,7 @@ export const configSchema = z.strictObject({
   log: logSchema.default({ level: 'info' }),
   policies: policiesSchema.default({ directory: '/etc/nodewarden/policies.d', eventsPerSecond: 100 }),
   cluster: clusterSchema.default({ nodes: [], podCIDRs: [], apiServers: [] }),
+  metrics: metricsSchema.default({ listen: '127.0.0.1:9469' }),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -11,3 +11,12 @@ export interface ControlRequest {
 export type ControlResponse = { ok: true; result: unknown } | { ok: false; error: string };
 
 export type ControlHandler = (params: Record<string, unknown>) => unknown | Promise<unknown>;
+
+/**
+ * A handler's result that streams: the server answers `{"ok":true,"stream":true}`
+ * and then one JSON line per `send`, until the client hangs up (which calls
+ * the function `subscribe` returned).
+ */
+export class ControlStream {
+  constructor(readonly subscribe: (send: (value: unknown) => void) => () => void) {}
+}

@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
-import type { ControlHandler, ControlRequest, ControlResponse } from './protocol.js';
+import { type ControlHandler, type ControlRequest, type ControlResponse, ControlStream } from './protocol.js';
 
 const MAX_REQUEST_BYTES = 1 << 20;
 
@@ -74,10 +74,21 @@ export class ControlServer {
       typeof method === 'string' && Object.hasOwn(this.handlers, method) ? this.handlers[method] : undefined;
     if (!handler) return this.reply(socket, { ok: false, error: `unknown method ${JSON.stringify(method)}` });
     try {
-      this.reply(socket, { ok: true, result: await handler(request.params ?? {}) });
+      const result = await handler(request.params ?? {});
+      if (result instanceof ControlStream) return this.stream(socket, result);
+      this.reply(socket, { ok: true, result });
     } catch (error) {
       this.reply(socket, { ok: false, error: error instanceof Error ? error.message : String(error) });
     }
+  }
+
+  private stream(socket: Socket, stream: ControlStream): void {
+    socket.write(`${JSON.stringify({ ok: true, stream: true })}\n`);
+    const unsubscribe = stream.subscribe((value) => {
+      // A reader that stops reading loses lines instead of growing our memory.
+      if (socket.writableLength < 1 << 20) socket.write(`${JSON.stringify(value)}\n`);
+    });
+    socket.on('close', unsubscribe);
   }
 
   private reply(socket: Socket, response: ControlResponse): void {

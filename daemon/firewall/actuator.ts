@@ -19,6 +19,7 @@ import {
   policyKey,
   policyValue,
   RULES_MAX,
+  rateWindow,
   ruleStats,
 } from '../../bpf/codecs/firewall.js';
 import {
@@ -71,6 +72,7 @@ export class FirewallMaps {
   private readonly outerStats: BpfMap<number, number>;
   private readonly hostAddrs: BpfMap<{ addr: Uint8Array }, number>;
   private readonly settings: BpfMap<number, { eventsPerSec: number; pad: number }>;
+  private readonly eventRate: BpfMap<number, { startNs: bigint; count: bigint; suppressed: bigint }>;
 
   constructor(object: BpfObject) {
     this.active = new BpfMap(object.map(FIREWALL_MAPS.active), u32, activeSlot);
@@ -79,6 +81,7 @@ export class FirewallMaps {
     this.outerStats = new BpfMap(object.map(FIREWALL_MAPS.ruleStats), u32, u32);
     this.hostAddrs = new BpfMap(object.map(FIREWALL_MAPS.hostAddrs), hostAddrKey, u32);
     this.settings = new BpfMap(object.map(FIREWALL_MAPS.settings), u32, fwSettings);
+    this.eventRate = new BpfMap(object.map(FIREWALL_MAPS.eventRate), u32, rateWindow);
   }
 
   activeSlot(): ActiveSlot {
@@ -177,6 +180,11 @@ export class FirewallMaps {
 
   hasHostAddress(address: string): boolean {
     return this.hostAddrs.lookup({ addr: toBytes(parsePrefix(address)) }) !== undefined;
+  }
+
+  /** Events the kernel's rate limit dropped, summed over CPUs. */
+  suppressedEvents(): bigint {
+    return (this.eventRate.lookupPerCpu(0) ?? []).reduce((n, w) => n + w.suppressed, 0n);
   }
 
   setEventsPerSecond(eventsPerSec: number): void {

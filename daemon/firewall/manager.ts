@@ -5,7 +5,8 @@
  */
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import type { BpfObject } from '../../bpf/index.js';
+import { ruleStats } from '../../bpf/codecs/firewall.js';
+import { BpfMap, type BpfObject, u32 } from '../../bpf/index.js';
 import {
   type CompiledPolicy,
   type CompiledRule,
@@ -89,12 +90,43 @@ export class FirewallManager {
   private lastError: FirewallStatus['lastError'];
   private config: LoadedConfig | undefined;
   private rollbackTimer: NodeJS.Timeout | undefined;
+  /** Rule tables of recent generations, so that late events still name their rule. */
+  private readonly rulesByGeneration = new Map<number, readonly CompiledRule[]>();
 
   constructor(
     firewallObject: BpfObject,
     private readonly log: Logger,
+    private readonly onApply: (result: 'applied' | 'rejected') => void = () => {},
   ) {
     this.maps = new FirewallMaps(firewallObject);
+  }
+
+  rulesOf(generation: number): readonly CompiledRule[] | undefined {
+    return this.rulesByGeneration.get(generation);
+  }
+
+  /** Packets and bytes per rule of the live generation, summed over CPUs. */
+  ruleCounters(): { rule: CompiledRule; packets: bigint; bytes: bigint }[] {
+    const live = this.maps.openLive();
+    if (!live) return [];
+    try {
+      const rules = this.rulesOf(live.slot.generation) ?? [];
+      const stats = new BpfMap(live.stats, u32, ruleStats);
+      return rules.map((rule) => {
+        const perCpu = stats.lookupPerCpu(rule.index) ?? [];
+        return {
+          rule,
+          packets: perCpu.reduce((n, s) => n + s.packets, 0n),
+          bytes: perCpu.reduce((n, s) => n + s.bytes, 0n),
+        };
+      });
+    } finally {
+      live.close();
+    }
+  }
+
+  suppressedEvents(): bigint {
+    return this.maps.suppressedEvents();
   }
 
   private store(): PendingApplyStore {
@@ -181,6 +213,11 @@ export class FirewallManager {
       const result = this.maps.apply(compiled);
       this.compiled = compiled;
       this.system = system;
+      this.rulesByGeneration.set(result.generation, compiled.rules);
+      for (const generation of this.rulesByGeneration.keys()) {
+        if (generation < result.generation - 3) this.rulesByGeneration.delete(generation);
+      }
+      this.onApply('applied');
       this.lastApply = { ...result, at: new Date().toISOString() };
       this.lastError = undefined;
       for (const warning of compiled.warnings) this.log.warn({ warning }, 'host policy warning');
@@ -197,6 +234,7 @@ export class FirewallManager {
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       this.lastError = { at: new Date().toISOString(), message };
+      this.onApply('rejected');
       this.log.error({ err: message }, 'host policies rejected; the policy in force stays');
       return false;
     }

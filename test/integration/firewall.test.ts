@@ -19,6 +19,7 @@ import {
   tcpBanner,
   tcpConnects,
 } from '../support/net.js';
+import { CLI_BUNDLE } from '../support/paths.js';
 
 const NODE = { v4: '10.80.0.1', v6: 'fd80::1' };
 const MGMT = { v4: '10.80.0.10', v6: 'fd80::10' };
@@ -146,6 +147,45 @@ describe('SSH lockdown', () => {
     expect(await tcpConnects(node, OTHER.v4, 9050)).toBe(true);
     expect(await tcpConnects(node, OTHER.v4, 8081)).toBe(false);
     expect(await tcpConnects(node, MGMT.v4, 7000)).toBe(true);
+  });
+
+  it('reports drops on nodewarden monitor as JSON lines, and counts them in metrics', async () => {
+    const monitor = node.spawn(['node', CLI_BUNDLE, 'monitor', '--count', '1', '--run-dir', files.runDir]);
+    // Drop until the monitor's subscription sees one (it may start after the first drop).
+    for (let i = 0; i < 20 && !/\{/.test(monitor.stdout); i++) await tcpConnects(other, NODE.v4, 22, 0.3);
+    await monitor.exited;
+    const event = JSON.parse(monitor.stdout.trim().split('\n')[0]!);
+    expect(event).toMatchObject({
+      interface: 'eth0',
+      direction: 'ingress',
+      verdict: 'deny',
+      reason: 'default',
+      protocol: 'TCP',
+      src: OTHER.v4,
+      dst: NODE.v4,
+      dport: 22,
+      rule: 'default ingress',
+    });
+    expect(Date.now() - Date.parse(event.time)).toBeLessThan(30_000);
+
+    await tcpBanner(mgmt, NODE.v4, 22);
+    const metrics = await node.exec([
+      'node',
+      '-e',
+      "fetch('http://127.0.0.1:9469/metrics').then(r => r.text()).then(t => process.stdout.write(t))",
+    ]);
+    const value = (pattern: RegExp) => Number(metrics.stdout.match(pattern)?.[1] ?? Number.NaN);
+    expect(
+      value(
+        /nodewarden_firewall_events_total\{direction="ingress",verdict="deny",reason="default",policy=""\} (\d+)/,
+      ),
+    ).toBeGreaterThan(0);
+    expect(
+      value(
+        /nodewarden_firewall_rule_packets\{policy="ssh-lockdown",rule="ssh-lockdown ingress\[0\]"\} (\d+)/,
+      ),
+    ).toBeGreaterThan(0);
+    expect(value(/nodewarden_firewall_generation (\d+)/)).toBe((await daemon.status()).firewall.generation);
   });
 
   it('traces verdicts with the rule that decided, from the live maps', async () => {
@@ -279,6 +319,17 @@ spec:
       ).stdout,
     );
     expect(trace).toMatchObject({ verdict: 'audit', decidedBy: 'audit-deny-8080 ingressDeny[0]' });
+    const monitor = node.spawn(['node', CLI_BUNDLE, 'monitor', '--count', '1', '--run-dir', files.runDir]);
+    for (let i = 0; i < 20 && !/\{/.test(monitor.stdout); i++) await tcpConnects(mgmt, NODE.v4, 8080, 0.3);
+    await monitor.exited;
+    expect(JSON.parse(monitor.stdout.trim().split('\n')[0]!)).toMatchObject({
+      verdict: 'audit',
+      reason: 'rule',
+      policy: 'audit-deny-8080',
+      rule: 'audit-deny-8080 ingressDeny[0]',
+      src: MGMT.v4,
+      dport: 8080,
+    });
   });
 
   it('rejects an invalid policy file whole and keeps the last good policy in force', async () => {

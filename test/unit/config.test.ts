@@ -43,6 +43,7 @@ const DEFAULTS = {
   log: { level: 'info' },
   policies: { directory: '/etc/nodewarden/policies.d', eventsPerSecond: 100 },
   cluster: { nodes: [], podCIDRs: [], apiServers: [] },
+  metrics: { listen: '127.0.0.1:9469' },
 };
 
 describe('loadConfig: valid input', () => {
@@ -102,6 +103,7 @@ describe('loadConfig: valid input', () => {
         podCIDRs: ['10.244.0.0/16'],
         apiServers: [{ address: '10.0.0.100', port: 6443 }],
       },
+      metrics: { listen: '127.0.0.1:9469' },
       file,
     });
   });

@@ -1,0 +1,1299 @@
+/**
+ * The host firewall against the issue's targets, and against nftables and
+ * iptables measured in the same run:
+ *
+ * 1. per-packet cost of nw_fw_ingress/nw_fw_egress with BPF_PROG_TEST_RUN
+ *    (kernel ns per run, repeat=1e6, median of 3) at 10, 1k, 10k and 100k CIDRs;
+ * 2. compilePolicies and FirewallMaps.apply time at 10k and 100k CIDRs;
+ * 3. end to end over one veth between two lab namespaces at 10k CIDRs:
+ *    unfiltered, nodewarden (tcx), an nftables set, iptables-nft and
+ *    iptables-legacy (linear), with and without a conntrack shortcut;
+ * 4. a summary, also written to bench/results/firewall-latest.json.
+ *
+ * Every address, route, program and ruleset lives in lab namespaces this
+ * process creates; pins live on a private bpffs. Run as root:
+ * `npm run bench:firewall` (about 3 minutes on 2 cores; it stops by itself
+ * after 9.5 minutes whatever happens). `--only=testrun,compile,e2e` picks sections.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { isIPv4 } from 'node:net';
+import { cpus, release } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import {
+  type CtKey,
+  type CtValue,
+  ctKey,
+  ctValue,
+  FIREWALL_MAPS,
+  FIRST_RULE_INDEX,
+  RULES_MAX,
+  ruleStats,
+} from '../bpf/codecs/firewall.js';
+import {
+  attachTc,
+  BpfMap,
+  BpfObject,
+  type BpfProgram,
+  detachPinnedLink,
+  inNetns,
+  testRun,
+  u32,
+} from '../bpf/index.js';
+import { bpfObjectPath } from '../bpf/paths.js';
+import { FirewallMaps } from '../daemon/firewall/actuator.js';
+import { type CompiledPolicy, compilePolicies, type NodeFacts } from '../host-policies/compile.js';
+import type { HostPolicy, Rule } from '../host-policies/model.js';
+import { parsePrefix, toBytes } from '../host-policies/prefix.js';
+import { createLab, formatArgv, type Host, type Lab } from '../test/lab/index.js';
+import { mountTempBpffs, type TempBpffs } from '../test/support/bpffs.js';
+
+// ---------------------------------------------------------------------------------------------
+// Parameters
+
+const REPEAT = 1_000_000;
+const MEDIAN_OF = 3;
+/** repeat=1 runs for the "allowed new flow" row, whose conntrack entry is deleted before each run. */
+const SINGLE_RUNS = 3000;
+const COUNTS = [10, 1_000, 10_000, 100_000] as const;
+const COMPILE_COUNTS = [10_000, 100_000] as const;
+const COMPILE_RUNS = 4; // the first is cold (JIT), the median of the rest is "warm"
+const E2E_CIDRS = 10_000;
+const IPERF_SECONDS = 5;
+const RR_COUNT = 3000;
+const CONNECT_COUNT = 300;
+const RULES_PER_POLICY = 100;
+/** The daemon's default (policies.eventsPerSecond). */
+const EVENTS_PER_SEC = 100;
+const DEADLINE_MS = 9.5 * 60_000;
+
+const TARGET = {
+  newFlowNs: 150,
+  establishedNs: 100,
+  growth: 2,
+  compile10kMs: 200,
+  compile100kMs: 1000,
+} as const;
+
+/** The node (packet destination) and the sources of the rules near the end of the list. */
+const NODE = { v4: '192.168.77.1', v6: 'fd77::1' } as const;
+const CLIENT = '192.168.77.2';
+const SRC4 = { cidr: '10.255.1.0/24', addr: '10.255.1.77' } as const;
+const SRC6 = { cidr: 'fd00:ffff::77/128', addr: 'fd00:ffff::77' } as const;
+const ALLOWED_PORT = 443;
+const DENIED_PORT = 444;
+const IPERF_PORT = 5201;
+const ECHO_PORT = 7777;
+const UNLISTED_PORT = 7778;
+/** Ports of the generated rules: a realistic mix that avoids the ports above. */
+const PORTS = [22, 80, 443, 3306, 5432, 6379, 8080, 8443, 9090, 9100, 10250, 2379] as const;
+
+const TC_ACT_UNSPEC = 0xffffffff; // -1 as the u32 retval
+const TC_ACT_SHOT = 2;
+const TCP_FLAG = { SYN: 0x02, ACK: 0x10, PSH: 0x08 } as const;
+const CT_ESTABLISHED = 2;
+
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+const RESULTS = join(REPO, 'bench', 'results', 'firewall-latest.json');
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+
+function log(message: string): void {
+  process.stderr.write(`[bench] ${message}\n`);
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function fmt(value: number | undefined, digits = 0): string {
+  return value === undefined || Number.isNaN(value) ? '-' : value.toFixed(digits);
+}
+
+function kLabel(n: number): string {
+  return n >= 1000 ? `${n / 1000}k` : String(n);
+}
+
+function table(header: string[], rows: string[][], rightAlign: (col: number) => boolean): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (rightAlign(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+const passMiss = (ok: boolean) => (ok ? 'PASS' : 'MISS');
+
+// ---------------------------------------------------------------------------------------------
+// Rule sets
+
+interface BenchRule {
+  cidrs: string[];
+  port: number;
+  policy: string;
+  position: number;
+}
+
+interface RuleSet {
+  cidrs: number;
+  rules: BenchRule[];
+  policies: HostPolicy[];
+  cidrsPerRule: number;
+  /** Rules of interest, all near the end of the list. */
+  v4: BenchRule;
+  v6: BenchRule | undefined;
+  clientIperf: BenchRule;
+  clientEcho: BenchRule;
+}
+
+/** The k-th generated CIDR. With IPv6: 20 % /24, 60 % /32, 10 % /64, 10 % /128; without: 25 % /24, 75 % /32. */
+function genericCidr(k: number, counters: number[], ipv6: boolean): string {
+  const kind = ipv6 ? [0, 0, 1, 1, 1, 1, 1, 1, 2, 3][k % 10]! : k % 4 === 0 ? 0 : 1;
+  const c = counters[kind]!++;
+  const hex = (v: number) => v.toString(16);
+  switch (kind) {
+    case 0:
+      return `10.${128 + (c >> 8)}.${c & 255}.0/24`; // 10.128.0.0/9: room for 32768
+    case 1:
+      return `172.${16 + (c >> 16)}.${(c >> 8) & 255}.${c & 255}/32`;
+    case 2:
+      return `fd00:64:${hex(c >> 16)}:${hex(c & 0xffff)}::/64`;
+    default:
+      return `fd00:128::${hex(c >> 16)}:${hex(c & 0xffff)}/128`;
+  }
+}
+
+/**
+ * `total` distinct source CIDRs, each allowing one TCP port, in policies of 100 rules. The rules
+ * the benchmark aims at come last. While the compiler's rule limit allows, every CIDR is its own
+ * rule; beyond it, neighbouring CIDRs share a rule (and its port).
+ */
+function generateRuleSet(total: number, ipv6: boolean, oneCidrPerRule = false): RuleSet {
+  const targets = [
+    { cidrs: [SRC4.cidr], port: ALLOWED_PORT },
+    ...(ipv6 ? [{ cidrs: [SRC6.cidr], port: ALLOWED_PORT }] : []),
+    { cidrs: [`${CLIENT}/32`], port: IPERF_PORT },
+    { cidrs: [`${CLIENT}/32`], port: ECHO_PORT },
+  ];
+  const generic = total - targets.length;
+  const maxRules = RULES_MAX - FIRST_RULE_INDEX;
+  const perRule = oneCidrPerRule || total <= maxRules ? 1 : Math.ceil(generic / (maxRules - targets.length));
+  const counters = [0, 0, 0, 0];
+  const plain: { cidrs: string[]; port: number }[] = [];
+  for (let k = 0, r = 0; k < generic; r++) {
+    const cidrs: string[] = [];
+    for (let j = 0; j < perRule && k < generic; j++, k++) cidrs.push(genericCidr(k, counters, ipv6));
+    plain.push({ cidrs, port: PORTS[r % PORTS.length]! });
+  }
+  plain.push(...targets);
+
+  const rules: BenchRule[] = plain.map((r, i) => ({
+    ...r,
+    policy: `bench-${String(Math.floor(i / RULES_PER_POLICY)).padStart(4, '0')}`,
+    position: i % RULES_PER_POLICY,
+  }));
+  const policies: HostPolicy[] = [];
+  for (let i = 0; i < rules.length; i += RULES_PER_POLICY) {
+    const chunk = rules.slice(i, i + RULES_PER_POLICY);
+    policies.push({
+      name: chunk[0]!.policy,
+      source: 'bench/firewall.ts',
+      audit: false,
+      nodeSelector: { matchLabels: {}, matchExpressions: [] },
+      ingress: chunk.map(
+        (r): Rule => ({
+          index: r.position,
+          peers: r.cidrs.map((cidr) => ({ kind: 'cidr', cidr, except: [] })),
+          l4: [{ kind: 'ports', protocol: 'TCP', port: r.port, endPort: r.port }],
+        }),
+      ),
+      ingressDeny: [],
+      egress: [],
+      egressDeny: [],
+      defaultDeny: { ingress: true, egress: false },
+      warnings: [],
+    });
+  }
+  const n = rules.length;
+  return {
+    cidrs: total,
+    rules,
+    policies,
+    cidrsPerRule: perRule,
+    v4: rules[n - targets.length]!,
+    v6: ipv6 ? rules[n - targets.length + 1] : undefined,
+    clientIperf: rules[n - 2]!,
+    clientEcho: rules[n - 1]!,
+  };
+}
+
+function nodeFacts(hostAddresses: string[]): NodeFacts {
+  return {
+    nodeName: 'bench-node',
+    labels: {},
+    hostAddresses,
+    remoteNodeAddresses: [],
+    clusterCIDRs: [],
+    apiServerAddresses: [],
+  };
+}
+
+/** The compiled rule index of a generated rule (what conntrack and the rule counters record). */
+function ruleIndex(compiled: CompiledPolicy, rule: BenchRule): number {
+  const found = compiled.rules.find(
+    (r) => r.policy === rule.policy && r.section === 'ingress' && r.position === rule.position,
+  );
+  if (!found) throw new Error(`no compiled rule for ${rule.policy} ingress[${rule.position}]`);
+  return found.index;
+}
+
+function ruleSetLabel(set: RuleSet): string {
+  return set.cidrsPerRule === 1
+    ? `${set.cidrs} CIDRs, 1 per rule`
+    : `${set.cidrs} CIDRs in ${set.rules.length} rules (${set.cidrsPerRule} per rule)`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Packets
+
+interface Tuple {
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+}
+
+const reverse = (t: Tuple): Tuple => ({ src: t.dst, dst: t.src, sport: t.dport, dport: t.sport });
+
+function addrBytes(addr: string): Uint8Array {
+  return isIPv4(addr) ? Uint8Array.from(addr.split('.').map(Number)) : toBytes(parsePrefix(addr));
+}
+
+function ipv4Checksum(header: Buffer): number {
+  let sum = 0;
+  for (let i = 0; i < header.length; i += 2) sum += header.readUInt16BE(i);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+/** Ethernet + IPv4 or IPv6 + a 20-byte TCP header; the TCP checksum stays zero (the program ignores it). */
+function tcpPacket(t: Tuple, flags: number): Buffer {
+  const v4 = isIPv4(t.src);
+  const l3 = v4 ? 20 : 40;
+  const buf = Buffer.alloc(14 + l3 + 20);
+  Buffer.from([0x02, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0, 0, 0x02]).copy(buf, 0);
+  buf.writeUInt16BE(v4 ? 0x0800 : 0x86dd, 12);
+  let off = 14;
+  if (v4) {
+    buf[off] = 0x45;
+    buf.writeUInt16BE(40, off + 2);
+    buf.writeUInt16BE(0x4000, off + 6); // DF
+    buf[off + 8] = 64;
+    buf[off + 9] = 6;
+    buf.set(addrBytes(t.src), off + 12);
+    buf.set(addrBytes(t.dst), off + 16);
+    buf.writeUInt16BE(ipv4Checksum(buf.subarray(off, off + 20)), off + 10);
+  } else {
+    buf.writeUInt32BE(0x60000000, off);
+    buf.writeUInt16BE(20, off + 4);
+    buf[off + 6] = 6;
+    buf[off + 7] = 64;
+    buf.set(addrBytes(t.src), off + 8);
+    buf.set(addrBytes(t.dst), off + 24);
+  }
+  off += l3;
+  buf.writeUInt16BE(t.sport, off);
+  buf.writeUInt16BE(t.dport, off + 2);
+  buf.writeUInt32BE(1000, off + 4);
+  buf.writeUInt32BE(flags & TCP_FLAG.ACK ? 2000 : 0, off + 8);
+  buf[off + 12] = 0x50;
+  buf[off + 13] = flags;
+  buf.writeUInt16BE(64240, off + 14);
+  return buf;
+}
+
+function describe(t: Tuple, flags: string): string {
+  const ep = (a: string, p: number) => (isIPv4(a) ? `${a}:${p}` : `[${a}]:${p}`);
+  return `TCP ${flags} ${ep(t.src, t.sport)} -> ${ep(t.dst, t.dport)}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. BPF_PROG_TEST_RUN
+
+type CaseId = 'v4-deny' | 'v4-new' | 'v4-syn-ct' | 'v4-est' | 'v4-est-1' | 'v6-deny' | 'v6-est';
+
+interface CaseSpec {
+  id: CaseId;
+  label: string;
+  how: string;
+  /** Which target this row is judged against. */
+  target: 'new' | 'established' | 'info';
+  /** Whether the 10 -> 100k growth target applies (repeat=1e6 rows). */
+  growth: boolean;
+}
+
+const CASES: CaseSpec[] = [
+  {
+    id: 'v4-deny',
+    label: 'IPv4 new flow, full evaluation, denied',
+    how: `testRun(nw_fw_ingress, ${describe({ src: SRC4.addr, dst: NODE.v4, sport: 40000, dport: DENIED_PORT }, 'SYN')}, repeat=1e6) x${MEDIAN_OF}, median. Source matches the v4 rule near the end (${SRC4.cidr} allows ${ALLOWED_PORT}); port ${DENIED_PORT} is allowed by no rule: parse, conntrack miss, host-address hash, identity LPM, policy LPM miss, default deny (rule counter, rate-limited event: ${EVENTS_PER_SEC}/s). Never enters conntrack, so every run is a new flow. Expect TC_ACT_SHOT.`,
+    target: 'new',
+    growth: true,
+  },
+  {
+    id: 'v4-new',
+    label: 'IPv4 new flow, allowed, CT insert (repeat=1)',
+    how: `testRun(nw_fw_ingress, ${describe({ src: SRC4.addr, dst: NODE.v4, sport: 40001, dport: ALLOWED_PORT }, 'SYN')}, repeat=1) x${SINGLE_RUNS}, median; the conntrack entry is deleted from user space before every run, so each run is a genuinely new allowed flow: the full evaluation plus the conntrack insert. repeat=1 includes the kernel's timer reads and cold caches: compare with row "IPv4 established (repeat=1)". Expect TC_ACT_UNSPEC and a CT entry naming the rule.`,
+    target: 'info',
+    growth: false,
+  },
+  {
+    id: 'v4-syn-ct',
+    label: 'IPv4 allowed SYN, CT entry from 1st run',
+    how: `testRun(nw_fw_ingress, ${describe({ src: SRC4.addr, dst: NODE.v4, sport: 40002, dport: ALLOWED_PORT }, 'SYN')}, repeat=1e6) x${MEDIAN_OF}, median; conntrack has no entry before the first of the 3e6 runs, which evaluates policy and inserts one; every later run finds it (SYN state). So this is a conntrack hit for a SYN, not a policy evaluation.`,
+    target: 'info',
+    growth: true,
+  },
+  {
+    id: 'v4-est',
+    label: 'IPv4 established flow (ACK, CT hit)',
+    how: `SYN once through nw_fw_ingress, SYN-ACK once through nw_fw_egress (entry becomes ESTABLISHED, checked), then testRun(nw_fw_ingress, ${describe({ src: SRC4.addr, dst: NODE.v4, sport: 40003, dport: ALLOWED_PORT }, 'ACK')}, repeat=1e6) x${MEDIAN_OF}, median. Expect TC_ACT_UNSPEC.`,
+    target: 'established',
+    growth: true,
+  },
+  {
+    id: 'v4-est-1',
+    label: 'IPv4 established (repeat=1)',
+    how: `the ACK of the row above with repeat=1 x${SINGLE_RUNS}, median: the baseline of the repeat=1 method (timer reads, cold caches) for the "allowed, CT insert" row.`,
+    target: 'info',
+    growth: false,
+  },
+  {
+    id: 'v6-deny',
+    label: 'IPv6 new flow, full evaluation, denied',
+    how: `as the first row with ${describe({ src: SRC6.addr, dst: NODE.v6, sport: 40000, dport: DENIED_PORT }, 'SYN')} (source matches ${SRC6.cidr} near the end).`,
+    target: 'new',
+    growth: true,
+  },
+  {
+    id: 'v6-est',
+    label: 'IPv6 established flow (ACK, CT hit)',
+    how: `as the IPv4 established row with ${describe({ src: SRC6.addr, dst: NODE.v6, sport: 40003, dport: ALLOWED_PORT }, 'ACK')}.`,
+    target: 'established',
+    growth: true,
+  },
+];
+
+interface TestRunRow {
+  id: CaseId;
+  byCount: Record<number, { medianNs: number; runsNs: number[] }>;
+}
+
+function expectRetval(got: number, want: number, what: string): void {
+  if (got !== want) throw new Error(`${what}: program returned ${got}, expected ${want}`);
+}
+
+function timed(program: BpfProgram, packet: Buffer, want: number, what: string): number[] {
+  const runs: number[] = [];
+  for (let i = 0; i < MEDIAN_OF; i++) {
+    const result = testRun(program, { packet, repeat: REPEAT });
+    expectRetval(result.retval, want, what);
+    runs.push(result.durationNs);
+  }
+  return runs;
+}
+
+function mapped(addr: string): string {
+  return Buffer.from(toBytes(parsePrefix(addr))).toString('hex');
+}
+
+/** The conntrack entry of a tuple, found by content (the key's normalization is the datapath's business). */
+function findCt(ct: BpfMap<CtKey, CtValue>, t: Tuple): CtKey | undefined {
+  const ends = new Set([`${mapped(t.src)}:${t.sport}`, `${mapped(t.dst)}:${t.dport}`]);
+  for (const key of ct.keys()) {
+    const a = `${Buffer.from(key.aAddr).toString('hex')}:${key.aPort}`;
+    const b = `${Buffer.from(key.bAddr).toString('hex')}:${key.bPort}`;
+    if (key.proto === 6 && a !== b && ends.has(a) && ends.has(b)) return key;
+  }
+  return undefined;
+}
+
+function runTestRunCases(
+  object: BpfObject,
+  compiled: CompiledPolicy,
+  set: RuleSet,
+): Record<CaseId, { medianNs: number; runsNs: number[] }> {
+  const ingress = object.program('nw_fw_ingress');
+  const egress = object.program('nw_fw_egress');
+  const ct = new BpfMap(object.map(FIREWALL_MAPS.conntrack), ctKey, ctValue);
+  const out = {} as Record<CaseId, { medianNs: number; runsNs: number[] }>;
+  const put = (id: CaseId, runsNs: number[]) => {
+    out[id] = { medianNs: median(runsNs), runsNs };
+  };
+  const v4Rule = ruleIndex(compiled, set.v4);
+
+  const deny = (src: string, dst: string, id: CaseId) => {
+    const t = { src, dst, sport: 40000, dport: DENIED_PORT };
+    put(id, timed(ingress, tcpPacket(t, TCP_FLAG.SYN), TC_ACT_SHOT, id));
+    if (findCt(ct, t)) throw new Error(`${id}: a denied flow entered conntrack`);
+  };
+  const established = (src: string, dst: string, id: CaseId): Buffer => {
+    const t = { src, dst, sport: 40003, dport: ALLOWED_PORT };
+    expectRetval(testRun(ingress, { packet: tcpPacket(t, TCP_FLAG.SYN) }).retval, TC_ACT_UNSPEC, `${id} SYN`);
+    const synAck = tcpPacket(reverse(t), TCP_FLAG.SYN | TCP_FLAG.ACK);
+    expectRetval(testRun(egress, { packet: synAck }).retval, TC_ACT_UNSPEC, `${id} SYN-ACK`);
+    const key = findCt(ct, t);
+    const state = key && ct.lookup(key)?.state;
+    if (state !== CT_ESTABLISHED) throw new Error(`${id}: conntrack state ${state}, expected established`);
+    const ack = tcpPacket(t, TCP_FLAG.ACK | TCP_FLAG.PSH);
+    put(id, timed(ingress, ack, TC_ACT_UNSPEC, id));
+    return ack;
+  };
+
+  deny(SRC4.addr, NODE.v4, 'v4-deny');
+
+  // Allowed new flow: repeat=1 with the conntrack entry removed before every run.
+  const newFlow = { src: SRC4.addr, dst: NODE.v4, sport: 40001, dport: ALLOWED_PORT };
+  const syn = tcpPacket(newFlow, TCP_FLAG.SYN);
+  expectRetval(testRun(ingress, { packet: syn }).retval, TC_ACT_UNSPEC, 'v4-new');
+  const newKey = findCt(ct, newFlow);
+  const entry = newKey && ct.lookup(newKey);
+  if (!newKey || entry?.rule !== v4Rule)
+    throw new Error(`v4-new: conntrack entry ${JSON.stringify(entry?.rule)}, expected rule ${v4Rule}`);
+  const singles: number[] = [];
+  for (let i = 0; i < SINGLE_RUNS; i++) {
+    ct.delete(newKey);
+    const result = testRun(ingress, { packet: syn });
+    expectRetval(result.retval, TC_ACT_UNSPEC, 'v4-new');
+    singles.push(result.durationNs);
+  }
+  put('v4-new', singles);
+
+  // Allowed SYN whose entry only exists after the first run.
+  const synFlow = { src: SRC4.addr, dst: NODE.v4, sport: 40002, dport: ALLOWED_PORT };
+  if (findCt(ct, synFlow)) throw new Error('v4-syn-ct: conntrack entry exists before the first run');
+  put('v4-syn-ct', timed(ingress, tcpPacket(synFlow, TCP_FLAG.SYN), TC_ACT_UNSPEC, 'v4-syn-ct'));
+
+  const ack = established(SRC4.addr, NODE.v4, 'v4-est');
+  const ackSingles: number[] = [];
+  for (let i = 0; i < SINGLE_RUNS; i++) ackSingles.push(testRun(ingress, { packet: ack }).durationNs);
+  put('v4-est-1', ackSingles);
+
+  deny(SRC6.addr, NODE.v6, 'v6-deny');
+  established(SRC6.addr, NODE.v6, 'v6-est');
+  return out;
+}
+
+async function benchTestRun(
+  bpffs: TempBpffs,
+): Promise<{ rows: TestRunRow[]; labels: Record<number, string> }> {
+  const rows: TestRunRow[] = CASES.map((c) => ({ id: c.id, byCount: {} }));
+  const labels: Record<number, string> = {};
+  for (const n of COUNTS) {
+    const set = generateRuleSet(n, true);
+    labels[n] = ruleSetLabel(set);
+    const pinDir = join(bpffs.dir, `testrun-${n}`);
+    const object = BpfObject.load(bpfObjectPath('firewall'), { pinDir });
+    try {
+      const maps = new FirewallMaps(object);
+      maps.setHostAddresses([NODE.v4, NODE.v6]);
+      maps.setEventsPerSecond(EVENTS_PER_SEC);
+      const compiled = compilePolicies(set.policies, nodeFacts([NODE.v4, NODE.v6]));
+      maps.apply(compiled);
+      log(
+        `test-run at ${labels[n]}: ${compiled.identities.length} identities, ${compiled.entries.length} policy entries`,
+      );
+      const results = runTestRunCases(object, compiled, set);
+      for (const row of rows) row.byCount[n] = results[row.id];
+    } finally {
+      object.close();
+      rmSync(pinDir, { recursive: true, force: true });
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return { rows, labels };
+}
+
+interface Verdict {
+  name: string;
+  measured: string;
+  ok: boolean;
+}
+
+function judgeTestRun(rows: TestRunRow[]): Map<CaseId, Verdict[]> {
+  const verdicts = new Map<CaseId, Verdict[]>();
+  const first = COUNTS[0];
+  const last = COUNTS[COUNTS.length - 1]!;
+  for (const row of rows) {
+    const spec = CASES.find((c) => c.id === row.id)!;
+    const list: Verdict[] = [];
+    const at = (n: number) => row.byCount[n]?.medianNs ?? Number.NaN;
+    if (spec.target === 'new') {
+      list.push({
+        name: `new flow <= ${TARGET.newFlowNs} ns at ${kLabel(last)}`,
+        measured: `${fmt(at(last))} ns`,
+        ok: at(last) <= TARGET.newFlowNs,
+      });
+    }
+    if (spec.target === 'established') {
+      const worst = Math.max(...COUNTS.map(at));
+      list.push({
+        name: `established <= ${TARGET.establishedNs} ns at every count`,
+        measured: `worst ${fmt(worst)} ns`,
+        ok: worst <= TARGET.establishedNs,
+      });
+    }
+    if (spec.growth) {
+      const growth = at(last) / at(first);
+      list.push({
+        name: `growth ${kLabel(first)} -> ${kLabel(last)} <= ${TARGET.growth}x`,
+        measured: `${fmt(growth, 2)}x`,
+        ok: growth <= TARGET.growth,
+      });
+    }
+    verdicts.set(row.id, list);
+  }
+  return verdicts;
+}
+
+function renderTestRun(rows: TestRunRow[], labels: Record<number, string>, verdicts: Map<CaseId, Verdict[]>) {
+  const header = [
+    'row',
+    'case (kernel ns per run)',
+    ...COUNTS.map((n) => kLabel(n)),
+    `${kLabel(COUNTS[COUNTS.length - 1]!)}/${kLabel(COUNTS[0])}`,
+    'targets',
+  ];
+  const body = rows.map((row, i) => {
+    const spec = CASES.find((c) => c.id === row.id)!;
+    const at = (n: number) => row.byCount[n]?.medianNs;
+    const growth = (at(COUNTS[COUNTS.length - 1]!) ?? Number.NaN) / (at(COUNTS[0]) ?? Number.NaN);
+    const v = verdicts.get(row.id) ?? [];
+    return [
+      String.fromCharCode(65 + i),
+      spec.label,
+      ...COUNTS.map((n) => fmt(at(n))),
+      `${fmt(growth, 2)}x`,
+      v.length === 0 ? '(info)' : v.map((x) => `${passMiss(x.ok)} ${x.name} (${x.measured})`).join('; '),
+    ];
+  });
+  const lines = [
+    '1. Per-packet cost: BPF_PROG_TEST_RUN of bpf/out/firewall.o (kernel-reported ns per run)',
+    `   loaded with BpfObject.load(..., { pinDir: <temp bpffs> }); compilePolicies(...) + new FirewallMaps(object).apply(...);`,
+    `   setHostAddresses([${NODE.v4}, ${NODE.v6}]); setEventsPerSecond(${EVENTS_PER_SEC}); one fresh pinDir (empty conntrack) per count.`,
+    `   rule sets: ${COUNTS.map((n) => `${kLabel(n)} = ${labels[n]}`).join('; ')}`,
+    '   rule mix: 20% /24 and 60% /32 IPv4, 10% /64 and 10% /128 IPv6, one TCP port each from a 12-port mix,',
+    `   ${RULES_PER_POLICY} rules per HostPolicy, ingress default deny; the rows' sources match rules at the end of the list.`,
+    '',
+    table(header, body, (c) => c >= 2 && c <= COUNTS.length + 2),
+    '',
+    '   how each row was produced:',
+    ...rows.map((row, i) => `   ${String.fromCharCode(65 + i)}: ${CASES.find((c) => c.id === row.id)!.how}`),
+  ];
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Compile + apply
+
+interface CompileRow {
+  cidrs: number;
+  label: string;
+  identities: number;
+  entries: number;
+  runs: { compileMs: number; applyMs: number; totalMs: number }[];
+  cold: { compileMs: number; applyMs: number; totalMs: number };
+  warm: { compileMs: number; applyMs: number; totalMs: number };
+  targetMs: number;
+  ok: boolean;
+  /** The compiler's answer to the same CIDRs as one rule each, when it refuses them. */
+  oneRulePerCidr?: string;
+}
+
+async function benchCompile(bpffs: TempBpffs): Promise<CompileRow[]> {
+  const rows: CompileRow[] = [];
+  const facts = nodeFacts([NODE.v4, NODE.v6]);
+  for (const n of COMPILE_COUNTS) {
+    const set = generateRuleSet(n, true);
+    const pinDir = join(bpffs.dir, `compile-${n}`);
+    const object = BpfObject.load(bpfObjectPath('firewall'), { pinDir });
+    try {
+      const maps = new FirewallMaps(object);
+      const runs: CompileRow['runs'] = [];
+      let compiled: CompiledPolicy | undefined;
+      for (let i = 0; i < COMPILE_RUNS; i++) {
+        const t0 = performance.now();
+        compiled = compilePolicies(set.policies, facts);
+        const t1 = performance.now();
+        maps.apply(compiled);
+        const t2 = performance.now();
+        runs.push({ compileMs: t1 - t0, applyMs: t2 - t1, totalMs: t2 - t0 });
+        log(`compile+apply ${kLabel(n)} run ${i + 1}: ${fmt(t1 - t0)} + ${fmt(t2 - t1)} ms`);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      const warmRuns = runs.slice(1);
+      const warm = {
+        compileMs: median(warmRuns.map((r) => r.compileMs)),
+        applyMs: median(warmRuns.map((r) => r.applyMs)),
+        totalMs: median(warmRuns.map((r) => r.totalMs)),
+      };
+      const targetMs = n >= 100_000 ? TARGET.compile100kMs : TARGET.compile10kMs;
+      const row: CompileRow = {
+        cidrs: n,
+        label: ruleSetLabel(set),
+        identities: compiled!.identities.length,
+        entries: compiled!.entries.length,
+        runs,
+        cold: runs[0]!,
+        warm,
+        targetMs,
+        ok: warm.totalMs < targetMs,
+      };
+      if (set.cidrsPerRule > 1) {
+        try {
+          compilePolicies(generateRuleSet(n, true, true).policies, facts);
+        } catch (error) {
+          row.oneRulePerCidr = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+        }
+      }
+      rows.push(row);
+    } finally {
+      object.close();
+      rmSync(pinDir, { recursive: true, force: true });
+    }
+  }
+  return rows;
+}
+
+function renderCompile(rows: CompileRow[]): string {
+  const header = [
+    'rule set',
+    'identities',
+    'entries',
+    'compile ms',
+    'apply ms',
+    'together ms',
+    'cold together',
+    'target',
+    'result',
+  ];
+  const body = rows.map((r) => [
+    r.label,
+    String(r.identities),
+    String(r.entries),
+    fmt(r.warm.compileMs),
+    fmt(r.warm.applyMs),
+    fmt(r.warm.totalMs),
+    fmt(r.cold.totalMs),
+    `< ${r.targetMs} ms`,
+    `${passMiss(r.ok)} (warm)${r.cold.totalMs < r.targetMs ? '' : `, cold ${passMiss(false)}`}`,
+  ]);
+  const notes = rows
+    .filter((r) => r.oneRulePerCidr)
+    .map(
+      (r) =>
+        `   note: the same ${r.cidrs} CIDRs as one rule each are refused by compilePolicies: ${r.oneRulePerCidr}`,
+    );
+  return [
+    '2. Compile + apply (performance.now() around compilePolicies, around FirewallMaps.apply, and around both)',
+    `   ${COMPILE_RUNS} runs per size on one loaded object (each apply swaps generations); "cold" is the first run of the`,
+    `   process (JIT cold), the other columns the median of runs 2-${COMPILE_RUNS}. Judged on the warm figure.`,
+    '',
+    table(header, body, (c) => c >= 1 && c <= 6),
+    ...(notes.length ? ['', ...notes] : []),
+  ].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. End to end
+
+interface E2eNumbers {
+  gbps: number;
+  retransmits: number;
+  rr: { p50: number; avg: number; p99: number };
+  connect: { p50: number; avg: number; p99: number };
+  unlisted: 'dropped' | 'refused' | 'other';
+}
+
+interface E2eRow {
+  name: string;
+  description: string;
+  install: string;
+  installMs: number | undefined;
+  filtered: boolean;
+  numbers?: E2eNumbers;
+  ruleHits?: string;
+  error?: string;
+  valid: boolean;
+}
+
+/** Request/response over one connection, then connect + one request/response per connection. */
+const PROBE = `
+const net = require('node:net');
+const [host, port, rrCount, connectCount] = process.argv.slice(-4);
+const WARMUP = 200;
+const now = () => process.hrtime.bigint();
+const us = (a, b) => Number(b - a) / 1000;
+function summary(xs) {
+  xs.sort((a, b) => a - b);
+  const q = (p) => xs[Math.min(xs.length - 1, Math.floor(p * xs.length))];
+  return { n: xs.length, avg: xs.reduce((s, x) => s + x, 0) / xs.length, p50: q(0.5), p99: q(0.99) };
+}
+function rr(n) {
+  return new Promise((resolve, reject) => {
+    const out = [];
+    let t0 = 0n;
+    let i = 0;
+    const s = net.connect({ host, port: Number(port) }, () => { s.setNoDelay(true); t0 = now(); s.write('x'); });
+    s.on('data', () => {
+      const t = now();
+      if (i++ >= WARMUP) out.push(us(t0, t));
+      if (i >= n + WARMUP) { s.destroy(); resolve(out); } else { t0 = now(); s.write('x'); }
+    });
+    s.on('error', reject);
+  });
+}
+function connectOnce() {
+  return new Promise((resolve, reject) => {
+    const t0 = now();
+    const s = net.connect({ host, port: Number(port) }, () => { s.setNoDelay(true); s.write('x'); });
+    s.setTimeout(2000, () => { s.destroy(); reject(new Error('connect timed out')); });
+    s.once('data', () => { const t = now(); s.destroy(); resolve(us(t0, t)); });
+    s.on('error', reject);
+  });
+}
+(async () => {
+  const rrTimes = await rr(Number(rrCount));
+  const connects = [];
+  for (let i = 0; i < Number(connectCount); i++) connects.push(await connectOnce());
+  console.log(JSON.stringify({ rr: summary(rrTimes), connect: summary(connects) }));
+})().catch((e) => { console.error(String(e)); process.exit(1); });
+`;
+
+const ECHO_SERVER = `require('node:net').createServer((s) => { s.setNoDelay(true); s.pipe(s); s.on('error', () => {}); }).listen(${ECHO_PORT}, '0.0.0.0', () => console.log('listening'));`;
+
+interface E2eConfig {
+  name: string;
+  description: string;
+  filtered: boolean;
+  install(): Promise<{ command: string; ms: number }>;
+  ruleHits(): Promise<string>;
+  remove(): Promise<void>;
+}
+
+function nftRuleset(set: RuleSet, stateful: boolean): string {
+  const elements: string[] = [];
+  for (const rule of set.rules)
+    for (const cidr of rule.cidrs) if (isIPv4(cidr.split('/')[0]!)) elements.push(`${cidr} . ${rule.port}`);
+  return [
+    'table inet nwbench {',
+    '  set allow4 {',
+    '    type ipv4_addr . inet_service',
+    '    flags interval',
+    `    elements = { ${elements.join(',\n      ')} }`,
+    '  }',
+    '  chain input {',
+    '    type filter hook input priority filter; policy drop;',
+    '    iif "lo" accept',
+    ...(stateful ? ['    ct state established,related accept'] : []),
+    '    ip saddr . tcp dport @allow4 counter accept',
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
+function iptablesRestoreInput(set: RuleSet, stateful: boolean): string {
+  const lines = ['*filter', ':INPUT DROP [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]'];
+  lines.push('-A INPUT -i lo -j ACCEPT');
+  if (stateful) lines.push('-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT');
+  for (const rule of set.rules)
+    for (const cidr of rule.cidrs)
+      if (isIPv4(cidr.split('/')[0]!))
+        lines.push(`-A INPUT -s ${cidr} -p tcp -m tcp --dport ${rule.port} -j ACCEPT`);
+  lines.push('COMMIT', '');
+  return lines.join('\n');
+}
+
+const IPTABLES_OPEN = '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n';
+
+async function timedExec(host: Host, argv: string[], input: string, inputLabel: string) {
+  const t0 = performance.now();
+  await host.exec(argv, { input, timeoutMs: 120_000 });
+  return {
+    command: `${formatArgv(['ip', 'netns', 'exec', host.netns, ...argv])} < ${inputLabel}`,
+    ms: performance.now() - t0,
+  };
+}
+
+function e2eConfigs(node: Host, set: RuleSet, bpffs: TempBpffs): E2eConfig[] {
+  const v4Lines = set.rules.reduce((s, r) => s + r.cidrs.filter((c) => isIPv4(c.split('/')[0]!)).length, 0);
+  const iptables = (variant: 'legacy' | 'nft', stateful: boolean): E2eConfig => {
+    const restore = `iptables-${variant}-restore`;
+    const list = `iptables-${variant}`;
+    return {
+      name: `iptables-${variant}${stateful ? ' +ct' : ''}`,
+      description: `${list}: ${v4Lines} linear INPUT rules "-s CIDR -p tcp --dport P -j ACCEPT", policy DROP${stateful ? ', "-m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT" first' : ', no conntrack: every packet walks the list'}`,
+      filtered: true,
+      install: () =>
+        timedExec(
+          node,
+          [restore],
+          iptablesRestoreInput(set, stateful),
+          `(${v4Lines + (stateful ? 2 : 1)} rules)`,
+        ),
+      async ruleHits() {
+        const { stdout } = await node.exec([list, '-L', 'INPUT', '-v', '-n', '-x', '--line-numbers'], {
+          timeoutMs: 60_000,
+        });
+        const hit = stdout.split('\n').find((l) => l.includes(CLIENT) && l.includes(`dpt:${IPERF_PORT}`));
+        const fields = hit?.trim().split(/\s+/) ?? [];
+        return hit
+          ? `rule #${fields[0]} of ${v4Lines + (stateful ? 2 : 1)}: ${fields[1]} pkts`
+          : 'rule not found';
+      },
+      async remove() {
+        if (variant === 'legacy') {
+          await node.exec([restore], { input: IPTABLES_OPEN });
+          await node.exec([list, '-X']);
+        } else {
+          await node.exec(['nft', 'delete', 'table', 'ip', 'filter'], { allowFailure: true });
+        }
+      },
+    };
+  };
+  const nft = (stateful: boolean): E2eConfig => ({
+    name: `nftables set${stateful ? ' +ct' : ''}`,
+    description: `nft: one rule "ip saddr . tcp dport @allow4 accept" over an interval set of ${v4Lines} (prefix . port) elements, policy drop${stateful ? ', "ct state established,related accept" first' : ', no conntrack: every packet does the set lookup'}`,
+    filtered: true,
+    install: () =>
+      timedExec(
+        node,
+        ['nft', '-f', '-'],
+        nftRuleset(set, stateful),
+        `(table inet nwbench, ${v4Lines} elements)`,
+      ),
+    async ruleHits() {
+      const { stdout } = await node.exec(['nft', 'list', 'chain', 'inet', 'nwbench', 'input']);
+      const m = stdout.match(/@allow4 counter packets (\d+)/);
+      return m ? `set rule: ${m[1]} pkts` : 'counter not found';
+    },
+    async remove() {
+      await node.exec(['nft', 'delete', 'table', 'inet', 'nwbench']);
+    },
+  });
+
+  let fw: { object: BpfObject; maps: FirewallMaps; compiled: CompiledPolicy; pinDir: string } | undefined;
+  const linkPin = (pinDir: string, hook: string) => join(pinDir, 'links', `tcx-${hook}-eth0-nw_fw_${hook}`);
+  const nodewarden: E2eConfig = {
+    name: 'nodewarden (tcx)',
+    description: `firewall.o, nw_fw_ingress + nw_fw_egress as tcx links on the node's eth0; ${ruleSetLabel(set)}, ingress default deny`,
+    filtered: true,
+    async install() {
+      const t0 = performance.now();
+      const pinDir = join(bpffs.dir, 'e2e');
+      const object = BpfObject.load(bpfObjectPath('firewall'), { pinDir });
+      const maps = new FirewallMaps(object);
+      fw = { object, maps, compiled: compilePolicies(set.policies, nodeFacts([NODE.v4])), pinDir };
+      maps.setHostAddresses([NODE.v4]);
+      maps.setEventsPerSecond(EVENTS_PER_SEC);
+      maps.apply(fw.compiled);
+      inNetns(node.netns, () => {
+        for (const hook of ['ingress', 'egress'] as const) {
+          attachTc({
+            program: object.program(`nw_fw_${hook}`),
+            ifname: 'eth0',
+            direction: hook,
+            mode: 'tcx',
+            pinPath: linkPin(pinDir, hook),
+          });
+        }
+      });
+      return {
+        command: `BpfObject.load(firewall.o) + compilePolicies + FirewallMaps.apply; inNetns(${node.netns}, attachTc(nw_fw_ingress/egress, eth0, tcx))`,
+        ms: performance.now() - t0,
+      };
+    },
+    async ruleHits() {
+      const live = fw!.maps.openLive();
+      if (!live) return 'no live generation';
+      try {
+        const stats = new BpfMap(live.stats, u32, ruleStats);
+        const index = ruleIndex(fw!.compiled, set.clientIperf);
+        const perCpu = stats.lookupPerCpu(index) ?? [];
+        const packets = perCpu.reduce((s, v) => s + v.packets, 0n);
+        return `rule #${index}: ${packets} new flows`;
+      } finally {
+        live.close();
+      }
+    },
+    async remove() {
+      if (!fw) return;
+      const { object, pinDir } = fw;
+      fw = undefined;
+      inNetns(node.netns, () => {
+        for (const hook of ['ingress', 'egress']) detachPinnedLink(linkPin(pinDir, hook));
+      });
+      object.close();
+      rmSync(pinDir, { recursive: true, force: true });
+    },
+  };
+  const baseline = (again: boolean): E2eConfig => ({
+    name: again ? 'unfiltered (again)' : 'unfiltered',
+    description: again
+      ? 'no filter, measured last to show drift over the run'
+      : 'no filter in the node namespace',
+    filtered: false,
+    install: async () => ({ command: '-', ms: 0 }),
+    ruleHits: async () => '-',
+    remove: async () => {},
+  });
+  // Stateless configurations first, so no conntrack module state is around for them.
+  return [
+    baseline(false),
+    nodewarden,
+    nft(false),
+    iptables('nft', false),
+    iptables('legacy', false),
+    nft(true),
+    iptables('legacy', true),
+    baseline(true),
+  ];
+}
+
+function iperfArgs(): string[] {
+  return ['iperf3', '-c', NODE.v4, '-p', String(IPERF_PORT), '-t', String(IPERF_SECONDS), '-O', '1', '-J'];
+}
+
+function probeArgs(): string[] {
+  return [
+    process.execPath,
+    '-e',
+    PROBE,
+    '--',
+    NODE.v4,
+    String(ECHO_PORT),
+    String(RR_COUNT),
+    String(CONNECT_COUNT),
+  ];
+}
+
+async function measureE2e(client: Host): Promise<E2eNumbers> {
+  const unlisted = await client.exec(
+    ['timeout', '1', 'bash', '-c', `exec 3<>/dev/tcp/${NODE.v4}/${UNLISTED_PORT}`],
+    { allowFailure: true },
+  );
+  // Latency first: a bulk transfer just before would leave its traces (TIME_WAIT, memory, softirq backlog).
+  const probe = await client.exec(probeArgs(), { timeoutMs: 120_000 });
+  const latency = JSON.parse(probe.stdout) as Pick<E2eNumbers, 'rr' | 'connect'>;
+  const iperf = await client.exec(iperfArgs(), { timeoutMs: (IPERF_SECONDS + 20) * 1000 });
+  const report = JSON.parse(iperf.stdout) as {
+    end: { sum_received: { bits_per_second: number }; sum_sent: { retransmits?: number } };
+  };
+  return {
+    gbps: report.end.sum_received.bits_per_second / 1e9,
+    retransmits: report.end.sum_sent.retransmits ?? 0,
+    rr: latency.rr,
+    connect: latency.connect,
+    unlisted: unlisted.code === 124 ? 'dropped' : unlisted.code === 1 ? 'refused' : 'other',
+  };
+}
+
+async function benchE2e(
+  lab: Lab,
+  bpffs: TempBpffs,
+): Promise<{ rows: E2eRow[]; netns: { client: string; node: string } }> {
+  const client = await lab.host('client');
+  const node = await lab.host('node');
+  await lab.link(client, node, {
+    aDev: 'eth0',
+    bDev: 'eth0',
+    aAddrs: [`${CLIENT}/24`],
+    bAddrs: [`${NODE.v4}/24`],
+  });
+  const iperfServer = node.spawn(['iperf3', '-s', '-p', String(IPERF_PORT), '--forceflush']);
+  await iperfServer.waitForOutput(/Server listening/);
+  const echo = node.spawn([process.execPath, '-e', ECHO_SERVER]);
+  await echo.waitForOutput(/listening/);
+  await client.exec(['ping', '-c', '1', '-W', '2', NODE.v4]);
+
+  const set = generateRuleSet(E2E_CIDRS, false);
+  const rows: E2eRow[] = [];
+  for (const config of e2eConfigs(node, set, bpffs)) {
+    const row: E2eRow = {
+      name: config.name,
+      description: config.description,
+      install: '-',
+      installMs: undefined,
+      filtered: config.filtered,
+      valid: false,
+    };
+    rows.push(row);
+    log(`e2e: ${config.name}`);
+    try {
+      const installed = await config.install();
+      row.install = installed.command;
+      row.installMs = installed.ms;
+      row.numbers = await measureE2e(client);
+      row.ruleHits = await config.ruleHits();
+      row.valid = row.numbers.unlisted === (config.filtered ? 'dropped' : 'refused');
+      if (!row.valid) row.error = `unlisted port ${UNLISTED_PORT} was ${row.numbers.unlisted}`;
+    } catch (error) {
+      row.error = error instanceof Error ? error.message.split('\n').slice(0, 3).join(' | ') : String(error);
+      log(`e2e: ${config.name} failed: ${row.error}`);
+    } finally {
+      await config.remove();
+    }
+  }
+  return { rows, netns: { client: client.netns, node: node.netns } };
+}
+
+function renderE2e(rows: E2eRow[], netns: { client: string; node: string }): string {
+  const base = rows.find((r) => r.name === 'unfiltered')?.numbers;
+  const header = [
+    'configuration',
+    'install ms',
+    'iperf3 Gbit/s',
+    'vs unfilt.',
+    'retr',
+    'RR p50 us',
+    'RR avg',
+    'RR p99',
+    'connect p50 us',
+    'connect avg',
+    'connect p99',
+    'port 7778',
+    'client rule hit',
+  ];
+  const body = rows.map((r) => {
+    const n = r.numbers;
+    if (!n) return [r.name, fmt(r.installMs), `FAILED: ${r.error ?? ''}`];
+    return [
+      r.name + (r.valid ? '' : ' (INVALID)'),
+      r.filtered ? fmt(r.installMs) : '-',
+      fmt(n.gbps, 2),
+      base ? `${fmt((100 * n.gbps) / base.gbps)}%` : '-',
+      String(n.retransmits),
+      fmt(n.rr.p50, 1),
+      fmt(n.rr.avg, 1),
+      fmt(n.rr.p99, 1),
+      fmt(n.connect.p50, 1),
+      fmt(n.connect.avg, 1),
+      fmt(n.connect.p99, 1),
+      n.unlisted,
+      r.ruleHits ?? '-',
+    ];
+  });
+  const exec = (ns: string, argv: string[]) => formatArgv(['ip', 'netns', 'exec', ns, ...argv]);
+  const probe = probeArgs();
+  return [
+    `3. End to end: client ${CLIENT} --veth-- node ${NODE.v4} (two lab namespaces, same veth for every row), ${ruleSetLabel(generateRuleSet(E2E_CIDRS, false))} (IPv4 only)`,
+    `   the client's rules (${CLIENT}/32 -> tcp ${IPERF_PORT}, -> tcp ${ECHO_PORT}) are the last two of the list; everything else is dropped.`,
+    '',
+    table(header, body, (c) => c >= 1 && c <= 10),
+    '',
+    '   commands:',
+    `   throughput: ${exec(netns.client, iperfArgs())}  (server: iperf3 -s -p ${IPERF_PORT} in ${netns.node}; end.sum_received)`,
+    `   latency:    ${exec(netns.client, [probe[0]!, '-e', '<PROBE in bench/firewall.ts>', ...probe.slice(3)])}`,
+    `               RR = ${RR_COUNT} one-byte request/responses on one TCP_NODELAY connection to the echo server on :${ECHO_PORT} (after ${200} warm-up);`,
+    `               connect = ${CONNECT_COUNT} sequential connect + one request/response + close (a new flow each: full policy evaluation)`,
+    `   port 7778:  ${exec(netns.client, ['timeout', '1', 'bash', '-c', `exec 3<>/dev/tcp/${NODE.v4}/${UNLISTED_PORT}`])}  (dropped = exit 124, refused = 1): proves the filter is live`,
+    '   install:',
+    ...rows.filter((r) => r.filtered).map((r) => `   - ${r.name}: ${r.install}\n       ${r.description}`),
+  ].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+function ensureTools(): void {
+  const wanted: [string, string][] = [
+    ['iperf3', 'iperf3'],
+    ['nft', 'nftables'],
+    ['iptables-legacy-restore', 'iptables'],
+    ['iptables-nft-restore', 'iptables'],
+  ];
+  const has = (cmd: string) => {
+    try {
+      execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const missing = [...new Set(wanted.filter(([cmd]) => !has(cmd)).map(([, pkg]) => pkg))];
+  if (missing.length === 0) return;
+  log(`installing ${missing.join(', ')} with apt-get`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  execFileSync('apt-get', ['update'], { stdio: 'inherit', env });
+  execFileSync('apt-get', ['install', '-y', '--no-install-recommends', ...missing], {
+    stdio: 'inherit',
+    env,
+  });
+}
+
+function checkObject(): void {
+  const object = bpfObjectPath('firewall');
+  if (!existsSync(object)) throw new Error(`${object} is missing: run npm run build:bpf`);
+  const built = statSync(object).mtimeMs;
+  const sources = [join(REPO, 'bpf', 'firewall.c'), join(REPO, 'bpf', 'lib')];
+  const newer = sources.some((s) => existsSync(s) && statSync(s).mtimeMs > built);
+  if (newer) log(`warning: ${object} is older than bpf/firewall.c or bpf/lib: run npm run build:bpf`);
+}
+
+async function main(): Promise<number> {
+  if (process.getuid?.() !== 0) {
+    process.stderr.write('bench/firewall.ts needs root (BPF, network namespaces)\n');
+    return 1;
+  }
+  const only = process.argv
+    .find((a) => a.startsWith('--only='))
+    ?.slice(7)
+    .split(',');
+  const want = (section: string) => !only || only.includes(section);
+  const startedAt = new Date();
+  checkObject();
+  ensureTools();
+
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const cleanup = async () => {
+    while (cleanups.length > 0) {
+      try {
+        await cleanups.pop()!();
+      } catch (error) {
+        log(`cleanup: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+  };
+  const abort = (why: string) => {
+    log(`${why}: cleaning up and exiting`);
+    void cleanup().finally(() => process.exit(2));
+  };
+  const watchdog = setTimeout(
+    () => abort(`time limit of ${DEADLINE_MS / 60_000} minutes reached`),
+    DEADLINE_MS,
+  );
+  process.once('SIGINT', () => abort('SIGINT'));
+  process.once('SIGTERM', () => abort('SIGTERM'));
+
+  const sections: string[] = [];
+  const json: Record<string, unknown> = {
+    benchmark: 'bench/firewall.ts',
+    command: 'npm run bench:firewall',
+    startedAt: startedAt.toISOString(),
+    machine: { kernel: release(), cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version },
+    targets: TARGET,
+  };
+  const summary: { check: string; measured: string; result: string }[] = [];
+  try {
+    const bpffs = mountTempBpffs();
+    cleanups.push(() => bpffs.destroy());
+
+    // Compile/apply first, so that its first run is the process's first compile (JIT cold).
+    let compileRows: CompileRow[] = [];
+    if (want('compile')) compileRows = await benchCompile(bpffs);
+
+    if (want('testrun')) {
+      const { rows, labels } = await benchTestRun(bpffs);
+      const verdicts = judgeTestRun(rows);
+      sections.push(renderTestRun(rows, labels, verdicts));
+      json.testRun = {
+        repeat: REPEAT,
+        medianOf: MEDIAN_OF,
+        singleRuns: SINGLE_RUNS,
+        ruleSets: labels,
+        rows: rows.map((r) => ({
+          ...r,
+          label: CASES.find((c) => c.id === r.id)!.label,
+          how: CASES.find((c) => c.id === r.id)!.how,
+          verdicts: verdicts.get(r.id),
+        })),
+      };
+      for (const row of rows) {
+        const label = CASES.find((c) => c.id === row.id)!.label;
+        for (const v of verdicts.get(row.id) ?? [])
+          summary.push({ check: `${label}: ${v.name}`, measured: v.measured, result: passMiss(v.ok) });
+      }
+    }
+    if (want('compile')) {
+      sections.push(renderCompile(compileRows));
+      json.compileApply = compileRows;
+      for (const r of compileRows)
+        summary.push({
+          check: `compile + apply ${kLabel(r.cidrs)} CIDRs < ${r.targetMs} ms (warm)`,
+          measured: `${fmt(r.warm.totalMs)} ms (cold ${fmt(r.cold.totalMs)} ms)`,
+          result: passMiss(r.ok),
+        });
+    }
+    if (want('e2e')) {
+      const lab = await createLab();
+      cleanups.push(() => lab.destroy());
+      const { rows, netns } = await benchE2e(lab, bpffs);
+      sections.push(renderE2e(rows, netns));
+      json.endToEnd = {
+        cidrs: E2E_CIDRS,
+        iperfSeconds: IPERF_SECONDS,
+        rr: RR_COUNT,
+        connects: CONNECT_COUNT,
+        rows,
+      };
+      const base = rows.find((r) => r.name === 'unfiltered')?.numbers;
+      for (const r of rows.filter((x) => x.filtered)) {
+        const n = r.numbers;
+        summary.push({
+          check: `e2e ${r.name}: throughput / RR p50 / connect p50`,
+          measured: n
+            ? `${fmt(n.gbps, 2)} Gbit/s (${base ? fmt((100 * n.gbps) / base.gbps) : '-'}%) / ${fmt(n.rr.p50, 1)} us / ${fmt(n.connect.p50, 1)} us`
+            : `failed: ${r.error}`,
+          result: r.valid ? 'info' : 'INVALID',
+        });
+      }
+    }
+  } finally {
+    clearTimeout(watchdog);
+    await cleanup();
+  }
+
+  const finishedAt = new Date();
+  json.finishedAt = finishedAt.toISOString();
+  json.summary = summary;
+  const summaryText = [
+    '4. Summary',
+    '',
+    table(
+      ['check', 'measured', 'result'],
+      summary.map((s) => [s.check, s.measured, s.result]),
+      () => false,
+    ),
+    '',
+    `   ${release()}, ${cpus().length} x ${cpus()[0]?.model ?? '?'}, node ${process.version}; ${((finishedAt.getTime() - startedAt.getTime()) / 1000).toFixed(0)} s; JSON: bench/results/firewall-latest.json`,
+  ].join('\n');
+  sections.push(summaryText);
+  mkdirSync(join(REPO, 'bench', 'results'), { recursive: true });
+  writeFileSync(
+    RESULTS,
+    `${JSON.stringify(json, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`,
+  );
+  process.stdout.write(
+    `nodewarden firewall benchmark (npm run bench:firewall)\n\n${sections.join('\n\n')}\n`,
+  );
+  return 0;
+}
+
+// Make sure nothing from the lab runs on if main throws.
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(
+      `bench/firewall.ts failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.exit(1);
+  },
+);
