@@ -5,6 +5,7 @@ export * from './clock.js';
 export * from './codec.js';
 export * from './map.js';
 export { BpfError, errnoName } from './native/errors.js';
+export * from './netlink.js';
 export * from './netns.js';
 export * from './object.js';
 export * from './ringbuf.js';

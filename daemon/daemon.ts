@@ -3,6 +3,8 @@
  * A reload with invalid input keeps the last good state in force and reports
  * the problem in the log and in status.
  */
+
+import { NetlinkWatcher } from '../bpf/index.js';
 import { type LoadedConfig, loadConfig } from './config/load.js';
 import { ControlStream } from './control/protocol.js';
 import { ControlServer } from './control/server.js';
@@ -10,7 +12,12 @@ import { type AttachmentStatus, Datapath } from './datapath/actuator.js';
 import { planAttachments } from './datapath/plan.js';
 import { detectDefaultRouteDevices } from './devices.js';
 import { FirewallEvents } from './firewall/events.js';
-import { type ApplyRequest, FirewallManager, type FirewallStatus } from './firewall/manager.js';
+import {
+  type ApplyRequest,
+  FirewallManager,
+  type FirewallStatus,
+  localAddresses,
+} from './firewall/manager.js';
 import type { TraceQuery } from './firewall/trace.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
@@ -44,6 +51,9 @@ export class Daemon {
   private datapath!: Datapath;
   private firewall!: FirewallManager;
   private events!: FirewallEvents;
+  private netlink: NetlinkWatcher | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private hostAddresses = '';
   private readonly metrics = new Metrics();
   private control!: ControlServer;
   private devices: string[] = [];
@@ -78,6 +88,7 @@ export class Daemon {
     this.events.start((error) => log.error({ err: String(error) }, 'reading firewall events failed'));
     this.registerKernelMetrics();
     this.firewall.sync(config);
+    this.hostAddresses = localAddresses().sort().join(',');
     // An apply that was pending when the last daemon stopped: roll back now if its time is up.
     this.firewall.scheduleRollback();
     this.applyDatapath();
@@ -90,6 +101,8 @@ export class Daemon {
       monitor: () => new ControlStream((send) => this.events.subscribe(send)),
     });
     await this.control.listen();
+    this.netlink = new NetlinkWatcher(() => this.scheduleResync());
+    this.netlink.start(200, (error) => log.error({ err: String(error) }, 'reading netlink failed'));
     try {
       const metricsAt = await this.metrics.listen(config.metrics.listen);
       if (metricsAt) log.info({ address: metricsAt }, 'serving metrics');
@@ -101,6 +114,25 @@ export class Daemon {
       { nodeName: config.nodeName, pinDir, devices: this.devices, attachments: this.datapath.attachments() },
       'nodewarden started',
     );
+  }
+
+  /** Links, addresses or routes changed: coalesce a burst, then follow it. */
+  private scheduleResync(): void {
+    clearTimeout(this.resyncTimer);
+    this.resyncTimer = setTimeout(() => this.resync(), 250);
+  }
+
+  private resync(): void {
+    const devices = this.devices.join(',');
+    this.applyDatapath();
+    if (this.devices.join(',') !== devices)
+      this.options.log.info({ devices: this.devices }, 'devices changed');
+    const addresses = localAddresses().sort().join(',');
+    if (addresses !== this.hostAddresses) {
+      this.hostAddresses = addresses;
+      this.options.log.info('host addresses changed; recompiling host policies');
+      this.firewall.sync(this.config);
+    }
   }
 
   private registerKernelMetrics(): void {
@@ -125,7 +157,8 @@ export class Daemon {
   }
 
   private applyDatapath(): void {
-    this.devices = this.config.devices.length > 0 ? [...this.config.devices] : detectDefaultRouteDevices();
+    // Configured devices plus every device that carries a default route.
+    this.devices = [...new Set([...this.config.devices, ...detectDefaultRouteDevices()])].sort();
     const statuses = this.datapath.apply(planAttachments(this.devices));
     this.metrics.attachmentsFailed.set(statuses.filter((s) => s.state === 'failed').length);
     for (const failed of statuses.filter((s) => s.state === 'failed')) {
@@ -176,6 +209,8 @@ export class Daemon {
   async stop(): Promise<void> {
     await this.control?.close();
     await this.metrics.close();
+    this.netlink?.close();
+    clearTimeout(this.resyncTimer);
     this.events?.close();
     this.firewall?.stop();
     this.datapath?.close();

@@ -314,6 +314,22 @@ export const c = {
     clock: number,
     ts: { tv_sec?: number | bigint; tv_nsec?: number | bigint },
   ) => number,
+  socket: libc.func('int socket(int domain, int type, int protocol)') as (
+    domain: number,
+    type: number,
+    protocol: number,
+  ) => number,
+  bind: libc.func('int bind(int fd, const void *addr, uint32_t len)') as (
+    fd: number,
+    addr: Buffer,
+    len: number,
+  ) => number,
+  recv: libc.func('intptr_t recv(int fd, void *buf, size_t len, int flags)') as (
+    fd: number,
+    buf: Buffer,
+    len: number,
+    flags: number,
+  ) => number | bigint,
   mount: libc.func(
     'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)',
   ) as (source: string, target: string, fstype: string, flags: number, data: null) => number,

@@ -169,6 +169,51 @@ describe('configuration', () => {
 });
 
 /** Reads the pinned counter map directly, as any other process could. */
+describe('devices', () => {
+  it('follows netlink: attaches to a device once it carries a default route, detaches when it no longer does', async () => {
+    const auto = daemonFiles('nodeName: lab-node\n');
+    const pinDir = `${bpffs.dir}/auto`;
+    const daemon = await startDaemon(node, auto, pinDir);
+    try {
+      expect((await daemon.status()).devices).toEqual([]);
+      const uplink = await lab.host('uplink');
+      await lab.link(node, uplink, {
+        aDev: 'up0',
+        bDev: 'eth0',
+        aAddrs: ['10.79.0.1/24'],
+        bAddrs: ['10.79.0.2/24'],
+      });
+      await node.addRoute('default', '10.79.0.2');
+      const attached = await eventually(async () => {
+        const status = await daemon.status();
+        return (
+          status.devices.includes('up0') &&
+          status.attachments.filter((a) => a.ifname === 'up0' && a.state === 'attached').length === 4
+        );
+      });
+      expect(attached).toBe(true);
+      await node.ip(['route', 'del', 'default']);
+      expect(await eventually(async () => (await daemon.status()).devices.length === 0)).toBe(true);
+      const links = await node.exec(['bpftool', 'net', 'show', 'dev', 'up0']);
+      expect(links.stdout).not.toContain('nw_fw_ingress');
+    } finally {
+      daemon.process.kill('SIGTERM');
+      await daemon.process.exited;
+      await daemon.cli(['cleanup']);
+      auto.destroy();
+    }
+  });
+});
+
+async function eventually(check: () => Promise<boolean>, timeoutMs = 5000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
+
 function pinnedCounters(pinDir: string): { id: number; tcIngress: bigint } {
   const map = openPinnedMap(`${pinDir}/nw_pkt_counters`);
   try {
