@@ -84,8 +84,8 @@ static __always_inline void nw_count_rule(__u32 slot, __u32 rule, __u32 len)
 	stats = bpf_map_lookup_elem(stats_array, &rule);
 	if (!stats)
 		return;
-	stats->packets++;
-	stats->bytes += len;
+	__sync_fetch_and_add(&stats->packets, 1);
+	__sync_fetch_and_add(&stats->bytes, len);
 }
 
 /* Maps a verdict to the packet's fate, reporting what must be reported. */

@@ -167,6 +167,8 @@ export class BpfMap<K, V> {
 /** enum bpf_map_type values the daemon creates itself. */
 export const MapType = { hash: 1, array: 2, percpuArray: 6, lpmTrie: 11 } as const;
 export const BPF_F_NO_PREALLOC = 1;
+/** On an inner-map template: instances may differ in max_entries. */
+export const BPF_F_INNER_MAP = 1 << 12;
 
 export interface OwnedMap extends BpfMapInfo {
   readonly id: number;

@@ -16,7 +16,8 @@ export const FIREWALL_MAPS = {
 /** Sizes of the inner maps; they must equal the templates in the C headers. */
 export const IDENT_MAX = 1 << 20;
 export const POLICY_MAX = 1 << 20;
-export const RULES_MAX = 65536;
+/** Rules per node (the policy value's rule index is a u32; this bounds the counter array). */
+export const RULES_MAX = 1 << 20;
 
 export const Direction = { ingress: 0, egress: 1 } as const;
 

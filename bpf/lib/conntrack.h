@@ -154,7 +154,7 @@ static __always_inline void nw_ct_create(const struct nw_packet *pkt, __u64 now,
  * exceeded) are related traffic: path MTU discovery depends on them. */
 static __always_inline int nw_ct_related(void *data, void *data_end, const struct nw_packet *pkt, __u64 now)
 {
-	struct nw_packet inner = {};
+	struct nw_packet inner = { .quoted = 1 };
 	__u32 inner_off = pkt->l4_off + 8;
 	int is_error;
 

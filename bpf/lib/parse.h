@@ -38,6 +38,7 @@ struct nw_packet {
 	__u8 fragment;      /* 1 for a non-first fragment: no L4 header */
 	__u8 icmp_type;
 	__u8 icmp_code;
+	__u8 quoted;        /* set by the caller: the packet is quoted in an ICMP error */
 	__u16 l4_off;       /* offset of the L4 header from the start of the frame */
 	__u32 len;
 };
@@ -67,6 +68,15 @@ static __always_inline int nw_parse_l4(void *data, void *data_end, struct nw_pac
 	case IPPROTO_TCP: {
 		struct tcphdr *tcp = l4;
 
+		if (l4 + 8 > data_end)
+			return NW_PARSE_MALFORMED;
+		/* An ICMP error may quote only 8 bytes of the header (RFC 792): the
+		 * ports are enough. Its flags are history, not news of the flow. */
+		if (pkt->quoted) {
+			pkt->sport = tcp->source;
+			pkt->dport = tcp->dest;
+			return NW_PARSE_OK;
+		}
 		if ((void *)(tcp + 1) > data_end)
 			return NW_PARSE_MALFORMED;
 		pkt->sport = tcp->source;

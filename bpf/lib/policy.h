@@ -12,7 +12,6 @@
 #include "common.h"
 
 #define NW_POLICY_MAX (1 << 20)
-#define NW_RULES_MAX 65536
 
 #define NW_DIR_INGRESS 0
 #define NW_DIR_EGRESS 1
@@ -63,9 +62,14 @@ struct nw_rule_stats {
 	__u64 bytes;
 };
 
+/* Each generation sizes its counters to its own rule count (BPF_F_INNER_MAP
+ * lets instances differ from this one-entry template). A plain array with
+ * atomic adds, not a per-CPU one: only new flows count, and a per-CPU array
+ * big enough for every rule takes ~100 ms to allocate on each apply. */
 struct nw_rule_stats_array {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, NW_RULES_MAX);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_INNER_MAP);
+	__uint(max_entries, 1);
 	__uint(key_size, sizeof(__u32));
 	__uint(value_size, sizeof(struct nw_rule_stats));
 };

@@ -23,6 +23,7 @@ import {
   ruleStats,
 } from '../../bpf/codecs/firewall.js';
 import {
+  BPF_F_INNER_MAP,
   BPF_F_NO_PREALLOC,
   BpfError,
   BpfMap,
@@ -133,11 +134,12 @@ export class FirewallMaps {
         ),
       );
       const stats = createMap({
-        type: MapType.percpuArray,
+        type: MapType.array,
         name: 'nw_fw_stats_in',
         keySize: 4,
         valueSize: ruleStats.size,
-        maxEntries: RULES_MAX,
+        maxEntries: Math.min(Math.max(compiled.rules.length, 1), RULES_MAX),
+        flags: BPF_F_INNER_MAP,
       });
       inner.push(stats);
 

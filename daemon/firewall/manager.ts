@@ -105,7 +105,7 @@ export class FirewallManager {
     return this.rulesByGeneration.get(generation);
   }
 
-  /** Packets and bytes per rule of the live generation, summed over CPUs. */
+  /** Packets and bytes per rule of the live generation. */
   ruleCounters(): { rule: CompiledRule; packets: bigint; bytes: bigint }[] {
     const live = this.maps.openLive();
     if (!live) return [];
@@ -113,12 +113,8 @@ export class FirewallManager {
       const rules = this.rulesOf(live.slot.generation) ?? [];
       const stats = new BpfMap(live.stats, u32, ruleStats);
       return rules.map((rule) => {
-        const perCpu = stats.lookupPerCpu(rule.index) ?? [];
-        return {
-          rule,
-          packets: perCpu.reduce((n, s) => n + s.packets, 0n),
-          bytes: perCpu.reduce((n, s) => n + s.bytes, 0n),
-        };
+        const counted = stats.lookup(rule.index);
+        return { rule, packets: counted?.packets ?? 0n, bytes: counted?.bytes ?? 0n };
       });
     } finally {
       live.close();
