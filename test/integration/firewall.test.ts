@@ -65,6 +65,22 @@ function writePolicy(name: string, yaml: string | undefined): void {
   else writeFileSync(path, yaml);
 }
 
+/**
+ * Runs `nodewarden monitor --count 1` and repeats `trigger` until it prints an
+ * event: the monitor's subscription may start after the first trigger.
+ */
+async function firstMonitorEvent(trigger: () => Promise<unknown>): Promise<Record<string, unknown>> {
+  const monitor = node.spawn(['node', CLI_BUNDLE, 'monitor', '--count', '1', '--run-dir', files.runDir]);
+  const deadline = Date.now() + 20_000;
+  while (!monitor.stdout.includes('{') && Date.now() < deadline) await trigger();
+  if (!monitor.stdout.includes('{')) {
+    monitor.kill('SIGKILL');
+    throw new Error(`nodewarden monitor printed no event in 20 s; output: ${monitor.output}`);
+  }
+  await monitor.exited;
+  return JSON.parse(monitor.stdout.trim().split('\n')[0]!) as Record<string, unknown>;
+}
+
 /** Reloads through the control socket, which answers once the reload is done. */
 async function reload(): Promise<void> {
   await daemon.reload();
@@ -150,11 +166,7 @@ describe('SSH lockdown', () => {
   });
 
   it('reports drops on nodewarden monitor as JSON lines, and counts them in metrics', async () => {
-    const monitor = node.spawn(['node', CLI_BUNDLE, 'monitor', '--count', '1', '--run-dir', files.runDir]);
-    // Drop until the monitor's subscription sees one (it may start after the first drop).
-    for (let i = 0; i < 20 && !/\{/.test(monitor.stdout); i++) await tcpConnects(other, NODE.v4, 22, 0.3);
-    await monitor.exited;
-    const event = JSON.parse(monitor.stdout.trim().split('\n')[0]!);
+    const event = await firstMonitorEvent(() => tcpConnects(other, NODE.v4, 22, 0.3));
     expect(event).toMatchObject({
       interface: 'eth0',
       direction: 'ingress',
@@ -166,7 +178,7 @@ describe('SSH lockdown', () => {
       dport: 22,
       rule: 'default ingress',
     });
-    expect(Date.now() - Date.parse(event.time)).toBeLessThan(30_000);
+    expect(Date.now() - Date.parse(String(event.time))).toBeLessThan(30_000);
 
     await tcpBanner(mgmt, NODE.v4, 22);
     const metrics = await node.exec([
@@ -319,10 +331,7 @@ spec:
       ).stdout,
     );
     expect(trace).toMatchObject({ verdict: 'audit', decidedBy: 'audit-deny-8080 ingressDeny[0]' });
-    const monitor = node.spawn(['node', CLI_BUNDLE, 'monitor', '--count', '1', '--run-dir', files.runDir]);
-    for (let i = 0; i < 20 && !/\{/.test(monitor.stdout); i++) await tcpConnects(mgmt, NODE.v4, 8080, 0.3);
-    await monitor.exited;
-    expect(JSON.parse(monitor.stdout.trim().split('\n')[0]!)).toMatchObject({
+    expect(await firstMonitorEvent(() => tcpConnects(mgmt, NODE.v4, 8080, 0.3))).toMatchObject({
       verdict: 'audit',
       reason: 'rule',
       policy: 'audit-deny-8080',

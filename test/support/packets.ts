@@ -53,7 +53,9 @@ export function addressBytes(address: string): Buffer {
   const all =
     tail === undefined ? left : [...left, ...Array(8 - left.length - right.length).fill(0), ...right];
   const out = Buffer.alloc(16);
-  all.forEach((g, i) => out.writeUInt16BE(g, i * 2));
+  all.forEach((g, i) => {
+    out.writeUInt16BE(g, i * 2);
+  });
   return out;
 }
 
