@@ -1,8 +1,9 @@
 /** Codecs for the firewall's maps: bpf/lib/{identity,policy,conntrack,host,fw_events}.h. */
-import { be16, be32, bytes, struct, u8, u32, u64 } from '../codec.js';
+import { be16, be32, bytes, type Codec, struct, u8, u16, u32, u64 } from '../codec.js';
 
 export const FIREWALL_MAPS = {
   ident: 'nw_fw_ident',
+  identExact: 'nw_fw_ident_exact',
   policy: 'nw_fw_policy',
   ruleStats: 'nw_fw_rule_stats',
   active: 'nw_fw_active',
@@ -36,11 +37,64 @@ export interface IdentKey {
 }
 export const identKey = struct<IdentKey>('nw_ident_key', { prefixlen: u32, addr: bytes(16) });
 
+export const identExactKey = struct<{ addr: Uint8Array }>('nw_ident_exact_key', { addr: bytes(16) });
+
+/** Rules of a set carried in the identity value, per direction (identity.h). */
+export const INLINE_RULES = 4;
+export const INLINE_OVERFLOW = 0xff;
+
+export interface InlineRule {
+  /** proto << 16 | port (or ICMP type << 8 | code) of the prefix start. */
+  start: number;
+  /** Prefix length within the 24-bit (proto, port) space. */
+  bits: number;
+  verdict: number;
+  pad: number;
+  rule: number;
+}
+export const inlineRule = struct<InlineRule>('nw_inline_rule', {
+  start: u32,
+  bits: u8,
+  verdict: u8,
+  pad: u16,
+  rule: u32,
+});
+
+/** `struct nw_inline_rule rules[2][INLINE_RULES]`: [direction][i]; missing rules encode as zeros. */
+const inlineRuleTable: Codec<InlineRule[][]> = {
+  cType: `struct nw_inline_rule[2][${INLINE_RULES}]`,
+  size: inlineRule.size * INLINE_RULES * 2,
+  align: inlineRule.align,
+  encode(value, buf, offset) {
+    for (let dir = 0; dir < 2; dir++) {
+      for (let i = 0; i < INLINE_RULES; i++) {
+        const r = value[dir]?.[i] ?? { start: 0, bits: 0, verdict: 0, pad: 0, rule: 0 };
+        inlineRule.encode(r, buf, offset + (dir * INLINE_RULES + i) * inlineRule.size);
+      }
+    }
+  },
+  decode: (buf, offset) =>
+    [0, 1].map((dir) =>
+      Array.from({ length: INLINE_RULES }, (_, i) =>
+        inlineRule.decode(buf, offset + (dir * INLINE_RULES + i) * inlineRule.size),
+      ),
+    ),
+};
+
 export interface IdentValue {
   set: number;
-  pad: number;
+  /** Inline rule count per direction, or INLINE_OVERFLOW. */
+  inlineCount: Uint8Array;
+  pad: Uint8Array;
+  /** [ingress, egress], each up to INLINE_RULES. */
+  rules: InlineRule[][];
 }
-export const identValue = struct<IdentValue>('nw_ident_value', { set: u32, pad: u32 });
+export const identValue = struct<IdentValue>('nw_ident_value', {
+  set: u32,
+  inlineCount: bytes(2),
+  pad: bytes(2),
+  rules: inlineRuleTable,
+});
 
 export interface PolicyKey {
   prefixlen: number;

@@ -34,7 +34,9 @@ export const MAP_LAYOUTS: readonly MapLayout[] = [
 /** Structs used by inner maps and ring buffers, which BTF knows by name only. */
 export const STRUCT_LAYOUTS: readonly { object: string; codec: LayoutCodec }[] = [
   fw.identKey,
+  fw.identExactKey,
   fw.identValue,
+  fw.inlineRule,
   fw.policyKey,
   fw.policyValue,
   fw.ruleStats,

@@ -38,7 +38,7 @@ struct nw_ct_key {
 };
 
 struct nw_ct_value {
-	__u64 last_seen_ns;   /* bpf_ktime_get_boot_ns */
+	__u64 last_seen_ns;   /* bpf_ktime_get_coarse_ns: timeouts need no finer clock */
 	__u64 packets;
 	__u32 rule;           /* the rule that allowed the first packet */
 	__u8 state;
@@ -109,7 +109,9 @@ static __always_inline int nw_ct_lookup(const struct nw_packet *pkt, __u64 now)
 	ct = bpf_map_lookup_elem(&nw_fw_ct, &key);
 	if (!ct)
 		return 0;
-	if (now - ct->last_seen_ns > nw_ct_timeout(ct->state))
+	/* Signed: the other direction of the flow, on another CPU, may have stored
+	 * a stamp a little later than our `now`; that entry is alive, not 584 years old. */
+	if ((__s64)(now - ct->last_seen_ns) > (__s64)nw_ct_timeout(ct->state))
 		return 0;
 	if (pkt->proto == IPPROTO_TCP) {
 		__u8 flags = pkt->tcp_flags;

@@ -12,7 +12,7 @@
 #define NW_REASON_MALFORMED 3  /* the packet could not be parsed */
 
 struct nw_fw_event {
-	__u64 ts_ns;
+	__u64 ts_ns;          /* bpf_ktime_get_boot_ns */
 	__u32 ifindex;
 	__u32 rule;
 	__u8 saddr[16];
@@ -70,7 +70,7 @@ static __always_inline void nw_emit_event(const struct nw_packet *pkt, __u32 ifi
 
 	if (!settings || !window || settings->events_per_sec == 0)
 		return;
-	if (now - window->start_ns > NW_SEC) {
+	if ((__s64)(now - window->start_ns) > (__s64)NW_SEC) {
 		window->start_ns = now;
 		window->count = 0;
 	}
@@ -84,7 +84,7 @@ static __always_inline void nw_emit_event(const struct nw_packet *pkt, __u32 ifi
 		window->suppressed++;
 		return;
 	}
-	event->ts_ns = now;
+	event->ts_ns = bpf_ktime_get_boot_ns();
 	event->ifindex = ifindex;
 	event->rule = rule;
 	__builtin_memcpy(event->saddr, pkt->saddr, 16);

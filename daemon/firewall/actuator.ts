@@ -13,9 +13,14 @@ import {
   fwSettings,
   hostAddrKey,
   IDENT_MAX,
+  type IdentValue,
+  INLINE_OVERFLOW,
+  INLINE_RULES,
+  identExactKey,
   identKey,
   identValue,
   POLICY_MAX,
+  POLICY_PREFIX_L3,
   policyKey,
   policyValue,
   RULES_MAX,
@@ -34,7 +39,7 @@ import {
   openMapById,
   u32,
 } from '../../bpf/index.js';
-import type { CompiledPolicy } from '../../host-policies/compile.js';
+import type { CompiledPolicy, PolicyEntry } from '../../host-policies/compile.js';
 import { parsePrefix, toBytes } from '../../host-policies/prefix.js';
 
 export interface ApplyResult {
@@ -66,9 +71,73 @@ function fill<K, V>(map: BpfMap<K, V>, entries: readonly (readonly [K, V])[]): v
   }
 }
 
+export interface LiveMaps {
+  slot: ActiveSlot;
+  exact: OwnedMap;
+  ident: OwnedMap;
+  policy: OwnedMap;
+  stats: OwnedMap;
+  close(): void;
+}
+
+type IdentEntry<K> = readonly [K, IdentValue];
+
+/**
+ * Splits identities into single addresses (hash) and prefixes (trie), and
+ * gives each the rules of its set: inline when a direction has at most
+ * INLINE_RULES entries, otherwise INLINE_OVERFLOW and the set's entries go to
+ * the policy trie. Pure.
+ */
+export function packIdentities(compiled: CompiledPolicy): {
+  exact: IdentEntry<{ addr: Uint8Array }>[];
+  prefixes: IdentEntry<{ prefixlen: number; addr: Uint8Array }>[];
+  overflow: PolicyEntry[];
+} {
+  const bySet = new Map<number, [PolicyEntry[], PolicyEntry[]]>();
+  for (const e of compiled.entries) {
+    const lists = bySet.get(e.set) ?? [[], []];
+    bySet.set(e.set, lists);
+    lists[e.direction]!.push(e);
+  }
+  const overflow: PolicyEntry[] = [];
+  const values = new Map<number, IdentValue>();
+  const identityValue = (set: number): IdentValue => {
+    const cached = values.get(set);
+    if (cached) return cached;
+    const lists = bySet.get(set) ?? [[], []];
+    const inlineCount = new Uint8Array(2);
+    const rules = lists.map((list, dir) => {
+      if (list.length > INLINE_RULES) {
+        inlineCount[dir] = INLINE_OVERFLOW;
+        overflow.push(...list);
+        return [];
+      }
+      inlineCount[dir] = list.length;
+      return list.map((e) => ({
+        start: (e.proto << 16) | e.port,
+        bits: e.prefixlen - POLICY_PREFIX_L3,
+        verdict: e.verdict,
+        pad: 0,
+        rule: e.rule,
+      }));
+    });
+    const value = { set, inlineCount, pad: new Uint8Array(2), rules };
+    values.set(set, value);
+    return value;
+  };
+  const exact: IdentEntry<{ addr: Uint8Array }>[] = [];
+  const prefixes: IdentEntry<{ prefixlen: number; addr: Uint8Array }>[] = [];
+  for (const { prefix, set } of compiled.identities) {
+    if (prefix.len === 128) exact.push([{ addr: toBytes(prefix) }, identityValue(set)]);
+    else prefixes.push([{ prefixlen: prefix.len, addr: toBytes(prefix) }, identityValue(set)]);
+  }
+  return { exact, prefixes, overflow };
+}
+
 export class FirewallMaps {
   private readonly active: BpfMap<number, ActiveSlot>;
   private readonly outerIdent: BpfMap<number, number>;
+  private readonly outerIdentExact: BpfMap<number, number>;
   private readonly outerPolicy: BpfMap<number, number>;
   private readonly outerStats: BpfMap<number, number>;
   private readonly hostAddrs: BpfMap<{ addr: Uint8Array }, number>;
@@ -78,6 +147,7 @@ export class FirewallMaps {
   constructor(object: BpfObject) {
     this.active = new BpfMap(object.map(FIREWALL_MAPS.active), u32, activeSlot);
     this.outerIdent = new BpfMap(object.map(FIREWALL_MAPS.ident), u32, u32);
+    this.outerIdentExact = new BpfMap(object.map(FIREWALL_MAPS.identExact), u32, u32);
     this.outerPolicy = new BpfMap(object.map(FIREWALL_MAPS.policy), u32, u32);
     this.outerStats = new BpfMap(object.map(FIREWALL_MAPS.ruleStats), u32, u32);
     this.hostAddrs = new BpfMap(object.map(FIREWALL_MAPS.hostAddrs), hostAddrKey, u32);
@@ -95,6 +165,7 @@ export class FirewallMaps {
     const slot = current.slot === 0 ? 1 : 0;
     const inner: OwnedMap[] = [];
     try {
+      const packed = packIdentities(compiled);
       const ident = createMap({
         type: MapType.lpmTrie,
         name: 'nw_fw_ident_in',
@@ -104,16 +175,17 @@ export class FirewallMaps {
         flags: BPF_F_NO_PREALLOC,
       });
       inner.push(ident);
-      fill(
-        new BpfMap(ident, identKey, identValue),
-        compiled.identities.map(
-          ({ prefix, set }) =>
-            [
-              { prefixlen: prefix.len, addr: toBytes(prefix) },
-              { set, pad: 0 },
-            ] as const,
-        ),
-      );
+      fill(new BpfMap(ident, identKey, identValue), packed.prefixes);
+      const exact = createMap({
+        type: MapType.hash,
+        name: 'nw_fw_ident_ex',
+        keySize: identExactKey.size,
+        valueSize: identValue.size,
+        maxEntries: IDENT_MAX,
+        flags: BPF_F_NO_PREALLOC,
+      });
+      inner.push(exact);
+      fill(new BpfMap(exact, identExactKey, identValue), packed.exact);
       const policy = createMap({
         type: MapType.lpmTrie,
         name: 'nw_fw_policy_in',
@@ -125,7 +197,7 @@ export class FirewallMaps {
       inner.push(policy);
       fill(
         new BpfMap(policy, policyKey, policyValue),
-        compiled.entries.map(
+        packed.overflow.map(
           (e) =>
             [
               { prefixlen: e.prefixlen, set: e.set, direction: e.direction, proto: e.proto, port: e.port },
@@ -144,6 +216,7 @@ export class FirewallMaps {
       inner.push(stats);
 
       this.outerIdent.update(slot, ident.fd);
+      this.outerIdentExact.update(slot, exact.fd);
       this.outerPolicy.update(slot, policy.fd);
       this.outerStats.update(slot, stats.fd);
       // Two writes: first the new slot's defaults (not live yet), then the flip.
@@ -194,23 +267,56 @@ export class FirewallMaps {
   }
 
   /** Opens the live generation's inner maps for reading (trace, stats). Close them after use. */
-  openLive():
-    | { slot: ActiveSlot; ident: OwnedMap; policy: OwnedMap; stats: OwnedMap; close(): void }
-    | undefined {
+  openLive(): LiveMaps | undefined {
     const slot = this.activeSlot();
-    const ids = [this.outerIdent, this.outerPolicy, this.outerStats].map((outer) => outer.lookup(slot.slot));
+    const outers = [this.outerIdentExact, this.outerIdent, this.outerPolicy, this.outerStats];
+    const ids = outers.map((outer) => outer.lookup(slot.slot));
     if (ids.some((id) => id === undefined)) return undefined;
-    const [ident, policy, stats] = ids.map((id) => openMapById(id!)) as [OwnedMap, OwnedMap, OwnedMap];
+    const maps = ids.map((id) => openMapById(id!)) as [OwnedMap, OwnedMap, OwnedMap, OwnedMap];
+    const [exact, ident, policy, stats] = maps;
     return {
       slot,
+      exact,
       ident,
       policy,
       stats,
       close() {
-        ident.close();
-        policy.close();
-        stats.close();
+        for (const map of maps) map.close();
       },
     };
   }
+}
+
+/**
+ * The verdict the datapath would reach for a new flow's peer, with the same
+ * lookups on the live maps: exact hash, then identity trie; inline rules, or
+ * the policy trie for a set that overflows. For `policy trace`.
+ */
+export function lookupVerdict(
+  live: LiveMaps,
+  peer: Uint8Array,
+  direction: number,
+  proto: number,
+  port: number,
+): { set?: number; verdict: number; rule?: number } {
+  const ident =
+    new BpfMap(live.exact, identExactKey, identValue).lookup({ addr: peer }) ??
+    new BpfMap(live.ident, identKey, identValue).lookup({ prefixlen: 128, addr: peer });
+  if (!ident) return { verdict: 0 };
+  const key = (proto << 16) | port;
+  if (ident.inlineCount[direction] !== INLINE_OVERFLOW) {
+    const rules = ident.rules[direction]!.slice(0, ident.inlineCount[direction]);
+    const hit = rules.find(
+      (r) => r.bits <= 24 && (r.bits === 0 || key >>> (24 - r.bits) === r.start >>> (24 - r.bits)),
+    );
+    return hit ? { set: ident.set, verdict: hit.verdict, rule: hit.rule } : { set: ident.set, verdict: 0 };
+  }
+  const hit = new BpfMap(live.policy, policyKey, policyValue).lookup({
+    prefixlen: 64,
+    set: ident.set,
+    direction,
+    proto,
+    port,
+  });
+  return hit ? { set: ident.set, verdict: hit.verdict, rule: hit.rule } : { set: ident.set, verdict: 0 };
 }

@@ -4,19 +4,10 @@
  * from user space are longest-prefix matches, like the program's).
  */
 
-import {
-  Direction,
-  identKey,
-  identValue,
-  policyKey,
-  policyValue,
-  Verdict,
-  type VerdictCode,
-} from '../../bpf/codecs/firewall.js';
-import { BpfMap } from '../../bpf/index.js';
+import { Direction, Verdict, type VerdictCode } from '../../bpf/codecs/firewall.js';
 import type { CompiledRule } from '../../host-policies/compile.js';
 import { parsePrefix, toBytes } from '../../host-policies/prefix.js';
-import type { FirewallMaps } from './actuator.js';
+import { type FirewallMaps, lookupVerdict } from './actuator.js';
 
 export const PROTOCOLS: Record<string, number> = { icmp: 1, tcp: 6, udp: 17, icmpv6: 58, sctp: 132 };
 
@@ -71,20 +62,10 @@ export function traceFlow(maps: FirewallMaps, rules: readonly CompiledRule[], q:
       };
     }
     const dir = Direction[q.direction];
-    const ident = new BpfMap(live.ident, identKey, identValue).lookup({
-      prefixlen: 128,
-      addr: toBytes(parsePrefix(peer)),
-    });
-    const set = ident?.set ?? 0;
     const policyPort = q.protocol === 1 || q.protocol === 58 ? (q.port & 0xff) << 8 : q.port;
-    const hit = new BpfMap(live.policy, policyKey, policyValue).lookup({
-      prefixlen: 64,
-      set,
-      direction: dir,
-      proto: q.protocol,
-      port: policyPort,
-    });
-    if (hit) {
+    const hit = lookupVerdict(live, toBytes(parsePrefix(peer)), dir, q.protocol, policyPort);
+    const set = hit.set;
+    if (hit.verdict !== Verdict.none && hit.rule !== undefined) {
       const rule = rules[hit.rule];
       return {
         ...base,
