@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { withLab } from '../test/lab/index.js';
 import { mountTempBpffs } from '../test/support/bpffs.js';
 import { daemonFiles, startDaemon } from '../test/support/daemon.js';
-import { startFlows, startSshd, startTcpServer, tcpBanner } from '../test/support/net.js';
+import { type Sshd, startFlows, startSshd, startTcpServer, tcpBanner } from '../test/support/net.js';
 import { CLI_BUNDLE } from '../test/support/paths.js';
 
 const NODE = '10.99.0.1';
@@ -46,6 +46,7 @@ const sshState = (banner: string | undefined) => (banner?.startsWith('SSH-2.0') 
 
 const bpffs = mountTempBpffs();
 const files = daemonFiles('');
+let sshd: Sshd | undefined;
 try {
   await withLab(async (lab) => {
     const node = await lab.host('node');
@@ -56,7 +57,7 @@ try {
     await lan.attach(mgmt, { dev: 'eth0', addrs: [`${MGMT}/24`, 'fd99::10/64'] });
     await lan.attach(other, { dev: 'eth0', addrs: [`${OTHER}/24`, 'fd99::20/64'] });
     await node.addRoute('default', MGMT);
-    await startSshd(node);
+    sshd = await startSshd(node);
     await startTcpServer(mgmt, 7000);
 
     const policyDir = join(files.dir, 'policies.d');
@@ -136,6 +137,7 @@ try {
     process.stdout.write((await daemon.cli(['cleanup'])).stdout);
   });
 } finally {
+  sshd?.destroy();
   files.destroy();
   bpffs.destroy();
 }
