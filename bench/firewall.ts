@@ -3,7 +3,9 @@
  * iptables measured in the same run:
  *
  * 1. per-packet cost of nw_fw_ingress/nw_fw_egress with BPF_PROG_TEST_RUN
- *    (kernel ns per run, repeat=1e6, median of 3) at 10, 1k, 10k and 100k CIDRs;
+ *    (kernel ns per run, repeat=1e6, median of 3) at 10, 1k, 10k and 100k CIDRs, for each
+ *    lookup path of a new flow: exact hash (/32, /128), identity LPM trie (other prefixes),
+ *    and the policy LPM trie (sets with more entries than fit inline in the identity);
  * 2. compilePolicies and FirewallMaps.apply time at 10k and 100k CIDRs;
  * 3. end to end over one veth between two lab namespaces at 10k CIDRs:
  *    unfiltered, nodewarden (tcx), an nftables set, iptables-nft and
@@ -29,6 +31,13 @@ import {
   ctValue,
   FIREWALL_MAPS,
   FIRST_RULE_INDEX,
+  INLINE_OVERFLOW,
+  INLINE_RULES,
+  identExactKey,
+  identKey,
+  identValue,
+  policyKey,
+  policyValue,
   RULES_MAX,
   ruleStats,
 } from '../bpf/codecs/firewall.js';
@@ -82,9 +91,6 @@ const TARGET = {
 /** The node (packet destination) and the sources of the rules near the end of the list. */
 const NODE = { v4: '192.168.77.1', v6: 'fd77::1' } as const;
 const CLIENT = '192.168.77.2';
-/** Symbols for the sources of the test-run rows: see RuleSet.v4 and RuleSet.v6. */
-const S4 = 'S4';
-const S6 = 'S6';
 const ALLOWED_PORT = 443;
 const DENIED_PORT = 444;
 const IPERF_PORT = 5201;
@@ -92,6 +98,14 @@ const ECHO_PORT = 7777;
 const UNLISTED_PORT = 7778;
 /** Ports of the generated rules: a realistic mix that avoids the ports above. */
 const PORTS = [22, 80, 443, 3306, 5432, 6379, 8080, 8443, 9090, 9100, 10250, 2379] as const;
+/**
+ * The ports of the M sources' rules (policy-trie path): 6 separate ports, more than fit inline
+ * (INLINE_RULES), around DENIED_PORT so that its lookup misses as deep in the trie as it can.
+ */
+const MANY_PORTS = [439, 441, 443, 445, 447, 449] as const;
+/** Section 1's rule sets: one generated rule in this many allows MULTI_PORT_COUNT ports of PORTS. */
+const MULTI_PORT_EVERY = 10;
+const MULTI_PORT_COUNT = 6;
 
 const TC_ACT_UNSPEC = 0xffffffff; // -1 as the u32 retval
 const TC_ACT_SHOT = 2;
@@ -139,9 +153,29 @@ const passMiss = (ok: boolean) => (ok ? 'PASS' : 'MISS');
 
 interface BenchRule {
   cidrs: string[];
-  port: number;
+  /** TCP ports the rule allows; never adjacent, so each stays its own policy entry. */
+  ports: number[];
   policy: string;
   position: number;
+}
+
+/**
+ * The sources of the test-run rows, one pair per lookup path that a new flow's verdict can take
+ * after the conntrack miss (bpf/lib/identity.h, bpf/firewall.c):
+ * S = a /32 or /128 rule allowing one port: exact hash (nw_fw_ident_exact) hit, 1 inline rule;
+ * P = an address inside a /24 or /64 rule allowing one port: exact-hash miss, identity LPM trie
+ *     (nw_fw_ident) hit, 1 inline rule;
+ * M = a /32 or /128 rule allowing MANY_PORTS: exact hash hit, but the set has more ingress
+ *     entries than fit inline (INLINE_OVERFLOW), so the policy LPM trie (nw_fw_policy) decides.
+ */
+type SourceName = 'S4' | 'S6' | 'P4' | 'P6' | 'M4' | 'M6';
+type Path = 'exact' | 'prefix' | 'overflow';
+
+interface Target extends BenchRule {
+  name: SourceName;
+  path: Path;
+  /** The address the rows send from. */
+  src: string;
 }
 
 interface RuleSet {
@@ -149,14 +183,24 @@ interface RuleSet {
   rules: BenchRule[];
   policies: HostPolicy[];
   cidrsPerRule: number;
-  /**
-   * Rules of interest, all near the end of the list. The test-run sources are the next /32 and
-   * /128 after the generated ones, in the densest blocks: the deepest paths of the identity trie.
-   */
-  v4: BenchRule & { src: string };
-  v6: (BenchRule & { src: string }) | undefined;
+  /** Generated rules that allow MULTI_PORT_COUNT ports instead of one (RuleSetOptions.multiPort). */
+  multiPortRules: number;
+  /** Rules of interest, all near the end of the list, after the generated ones. */
+  targets: Partial<Record<SourceName, Target>>;
   clientIperf: BenchRule;
   clientEcho: BenchRule;
+}
+
+interface RuleSetOptions {
+  /** Generate IPv6 CIDRs too (and the S6, P6, M6 targets). */
+  ipv6: boolean;
+  /** One rule per CIDR even beyond the compiler's rule limit (to record its refusal). */
+  oneCidrPerRule?: boolean;
+  /**
+   * One generated rule in MULTI_PORT_EVERY allows MULTI_PORT_COUNT ports: its set overflows into
+   * the policy trie, so that trie grows with the rule count as it would in a real rule set.
+   */
+  multiPort?: boolean;
 }
 
 /** The k-th generated CIDR. With IPv6: 20 % /24, 60 % /32, 10 % /64, 10 % /128; without: 25 % /24, 75 % /32. */
@@ -179,30 +223,59 @@ function cidrOfKind(kind: number, counters: number[]): string {
   }
 }
 
+/** The address a row sends from: a single-address rule's own address, else host 77 of the prefix. */
+function hostIn(cidr: string): string {
+  const [addr, len] = cidr.split('/') as [string, string];
+  if (len === '32' || len === '128') return addr;
+  if (len === '24' && addr.endsWith('.0')) return `${addr.slice(0, -1)}77`;
+  if (len === '64' && addr.endsWith('::')) return `${addr}77`;
+  throw new Error(`hostIn: unexpected generated CIDR ${cidr}`);
+}
+
+const TARGET_TEMPLATES: { name: SourceName; kind: number; ports: readonly number[]; path: Path }[] = [
+  { name: 'S4', kind: 1, ports: [ALLOWED_PORT], path: 'exact' },
+  { name: 'S6', kind: 3, ports: [ALLOWED_PORT], path: 'exact' },
+  { name: 'P4', kind: 0, ports: [ALLOWED_PORT], path: 'prefix' },
+  { name: 'P6', kind: 2, ports: [ALLOWED_PORT], path: 'prefix' },
+  { name: 'M4', kind: 1, ports: MANY_PORTS, path: 'overflow' },
+  { name: 'M6', kind: 3, ports: MANY_PORTS, path: 'overflow' },
+];
+
 /**
- * `total` distinct source CIDRs, each allowing one TCP port, in policies of 100 rules. The rules
- * the benchmark aims at come last. While the compiler's rule limit allows, every CIDR is its own
- * rule; beyond it, neighbouring CIDRs share a rule (and its port).
+ * `total` distinct source CIDRs in policies of 100 rules, each rule allowing one TCP port (or, with
+ * `multiPort`, one rule in MULTI_PORT_EVERY allowing MULTI_PORT_COUNT ports). The rules the benchmark
+ * aims at come last: the test-run targets (their CIDRs drawn after the generated ones, so they
+ * continue the densest blocks), then the client's two rules of section 3. While the compiler's
+ * rule limit allows, every CIDR is its own rule; beyond it, neighbouring CIDRs share a rule.
  */
-function generateRuleSet(total: number, ipv6: boolean, oneCidrPerRule = false): RuleSet {
-  const targetCount = ipv6 ? 4 : 3;
+function generateRuleSet(total: number, options: RuleSetOptions): RuleSet {
+  const { ipv6 } = options;
+  const templates = TARGET_TEMPLATES.filter((t) => ipv6 || t.name.endsWith('4'));
+  const clientRules = [
+    { cidrs: [`${CLIENT}/32`], ports: [IPERF_PORT] },
+    { cidrs: [`${CLIENT}/32`], ports: [ECHO_PORT] },
+  ];
+  const targetCount = templates.length + clientRules.length;
   const generic = total - targetCount;
   const maxRules = RULES_MAX - FIRST_RULE_INDEX;
-  const perRule = oneCidrPerRule || total <= maxRules ? 1 : Math.ceil(generic / (maxRules - targetCount));
+  const perRule =
+    options.oneCidrPerRule || total <= maxRules ? 1 : Math.ceil(generic / (maxRules - targetCount));
   const counters = [0, 0, 0, 0];
-  const plain: { cidrs: string[]; port: number }[] = [];
+  const plain: { cidrs: string[]; ports: number[] }[] = [];
+  let multiPortRules = 0;
   for (let k = 0, r = 0; k < generic; r++) {
     const cidrs: string[] = [];
     for (let j = 0; j < perRule && k < generic; j++, k++) cidrs.push(genericCidr(k, counters, ipv6));
-    plain.push({ cidrs, port: PORTS[r % PORTS.length]! });
+    // One rule per block of MULTI_PORT_EVERY, at a position that rotates, so every CIDR kind gets some.
+    const multi =
+      options.multiPort === true &&
+      r % MULTI_PORT_EVERY === Math.floor(r / MULTI_PORT_EVERY) % MULTI_PORT_EVERY;
+    if (multi) multiPortRules++;
+    const count = multi ? MULTI_PORT_COUNT : 1;
+    plain.push({ cidrs, ports: Array.from({ length: count }, (_, j) => PORTS[(r + j) % PORTS.length]!) });
   }
-  const targets = [
-    { cidrs: [cidrOfKind(1, counters)], port: ALLOWED_PORT },
-    ...(ipv6 ? [{ cidrs: [cidrOfKind(3, counters)], port: ALLOWED_PORT }] : []),
-    { cidrs: [`${CLIENT}/32`], port: IPERF_PORT },
-    { cidrs: [`${CLIENT}/32`], port: ECHO_PORT },
-  ];
-  plain.push(...targets);
+  for (const t of templates) plain.push({ cidrs: [cidrOfKind(t.kind, counters)], ports: [...t.ports] });
+  plain.push(...clientRules);
 
   const rules: BenchRule[] = plain.map((r, i) => ({
     ...r,
@@ -221,7 +294,7 @@ function generateRuleSet(total: number, ipv6: boolean, oneCidrPerRule = false): 
         (r): Rule => ({
           index: r.position,
           peers: r.cidrs.map((cidr) => ({ kind: 'cidr', cidr, except: [] })),
-          l4: [{ kind: 'ports', protocol: 'TCP', port: r.port, endPort: r.port }],
+          l4: r.ports.map((port) => ({ kind: 'ports', protocol: 'TCP', port, endPort: port })),
         }),
       ),
       ingressDeny: [],
@@ -232,14 +305,19 @@ function generateRuleSet(total: number, ipv6: boolean, oneCidrPerRule = false): 
     });
   }
   const n = rules.length;
-  const withSrc = (r: BenchRule) => ({ ...r, src: r.cidrs[0]!.split('/')[0]! });
+  const first = n - targetCount;
+  const targets: RuleSet['targets'] = {};
+  templates.forEach((t, i) => {
+    const rule = rules[first + i]!;
+    targets[t.name] = { ...rule, name: t.name, path: t.path, src: hostIn(rule.cidrs[0]!) };
+  });
   return {
     cidrs: total,
     rules,
     policies,
     cidrsPerRule: perRule,
-    v4: withSrc(rules[n - targets.length]!),
-    v6: ipv6 ? withSrc(rules[n - targets.length + 1]!) : undefined,
+    multiPortRules,
+    targets,
     clientIperf: rules[n - 2]!,
     clientEcho: rules[n - 1]!,
   };
@@ -266,9 +344,11 @@ function ruleIndex(compiled: CompiledPolicy, rule: BenchRule): number {
 }
 
 function ruleSetLabel(set: RuleSet): string {
+  const multi =
+    set.multiPortRules > 0 ? `, ${set.multiPortRules} of them with ${MULTI_PORT_COUNT} ports` : '';
   return set.cidrsPerRule === 1
-    ? `${set.cidrs} CIDRs, 1 per rule`
-    : `${set.cidrs} CIDRs in ${set.rules.length} rules (${set.cidrsPerRule} per rule)`;
+    ? `${set.cidrs} CIDRs, 1 per rule${multi}`
+    : `${set.cidrs} CIDRs in ${set.rules.length} rules (${set.cidrsPerRule} per rule)${multi}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -338,10 +418,27 @@ function describe(t: Tuple, flags: string): string {
 // ---------------------------------------------------------------------------------------------
 // 1. BPF_PROG_TEST_RUN
 
-type CaseId = 'v4-deny' | 'v4-new' | 'v4-syn-ct' | 'v4-est' | 'v4-est-1' | 'v6-deny' | 'v6-est';
+type CaseId =
+  | 'v4-deny'
+  | 'v4-new'
+  | 'v4-syn-ct'
+  | 'v4-est'
+  | 'v4-est-1'
+  | 'v4-pfx-deny'
+  | 'v4-pfx-est'
+  | 'v4-many-deny'
+  | 'v6-deny'
+  | 'v6-est'
+  | 'v6-pfx-deny'
+  | 'v6-many-deny';
+
+/** What a row does: see runTestRunCases. */
+type CaseKind = 'deny' | 'new-ct-insert' | 'syn-ct' | 'established' | 'established-1';
 
 interface CaseSpec {
   id: CaseId;
+  source: SourceName;
+  kind: CaseKind;
   label: string;
   how: string;
   /** Which target this row is judged against. */
@@ -350,56 +447,92 @@ interface CaseSpec {
   growth: boolean;
 }
 
-const CASES: CaseSpec[] = [
-  {
-    id: 'v4-deny',
-    label: 'IPv4 new flow, full evaluation, denied',
-    how: `testRun(nw_fw_ingress, ${describe({ src: S4, dst: NODE.v4, sport: 40000, dport: DENIED_PORT }, 'SYN')}, repeat=1e6) x${MEDIAN_OF}, median. S4 = the source of a /32 rule near the end that allows ${ALLOWED_PORT}; port ${DENIED_PORT} is allowed by no rule: parse, conntrack miss, host-address hash, identity LPM, policy LPM miss, default deny (rule counter, rate-limited event: ${EVENTS_PER_SEC}/s). Never enters conntrack, so every run is a new flow. Expect TC_ACT_SHOT.`,
+const DENY_SPORT = 40000;
+const NEW_SPORT = 40001;
+const SYN_SPORT = 40002;
+const EST_SPORT = 40003;
+/** The SYN of the path check (verifyPaths), removed from conntrack again before the rows run. */
+const CHECK_SPORT = 40004;
+
+const dstOf = (source: SourceName) => (source.endsWith('4') ? NODE.v4 : NODE.v6);
+const synTo = (source: SourceName, sport: number, dport: number, flags = 'SYN') =>
+  describe({ src: source, dst: dstOf(source), sport, dport }, flags);
+
+/** The lookups of a denied new flow after parsing and the conntrack miss, per path. */
+const DENY_PATH: Record<Path, string> = {
+  exact: `host-address hash; exact hash nw_fw_ident_exact hit; inline scan of the set's 1 rule (${ALLOWED_PORT}), no match`,
+  prefix: `host-address hash; exact hash miss; identity LPM trie nw_fw_ident hit (the prefix, IPv4 as ::ffff:0:0/96 + n); inline scan of the set's 1 rule (${ALLOWED_PORT}), no match`,
+  overflow: `host-address hash; exact hash hit, inline_count = INLINE_OVERFLOW (the set has ${MANY_PORTS.length} ingress entries > ${INLINE_RULES}); policy LPM trie nw_fw_policy lookup of (set, ingress, TCP, ${DENIED_PORT}), a miss: ${DENIED_PORT} lies between the allowed ${DENIED_PORT - 1} and ${DENIED_PORT + 1}, so the walk goes as deep as the set's entries go`,
+};
+const DENY_TAIL = `then default deny (rule counter, rate-limited event: ${EVENTS_PER_SEC}/s). Never enters conntrack (checked), so every run is a new flow. Expect TC_ACT_SHOT.`;
+
+function denyCase(id: CaseId, source: SourceName, path: Path, label: string): CaseSpec {
+  return {
+    id,
+    source,
+    kind: 'deny',
+    label,
+    how: `testRun(nw_fw_ingress, ${synTo(source, DENY_SPORT, DENIED_PORT)}, repeat=1e6) x${MEDIAN_OF}, median. Port ${DENIED_PORT} is allowed by no rule. Parse, conntrack miss, ${DENY_PATH[path]}; ${DENY_TAIL}`,
     target: 'new',
     growth: true,
-  },
+  };
+}
+
+function establishedCase(id: CaseId, source: SourceName, label: string, note = ''): CaseSpec {
+  return {
+    id,
+    source,
+    kind: 'established',
+    label,
+    how: `SYN once through nw_fw_ingress (allowed; the conntrack entry must name ${source}'s rule), SYN-ACK once through nw_fw_egress (the entry becomes ESTABLISHED, checked), then testRun(nw_fw_ingress, ${synTo(source, EST_SPORT, ALLOWED_PORT, 'ACK')}, repeat=1e6) x${MEDIAN_OF}, median. Expect TC_ACT_UNSPEC.${note}`,
+    target: 'established',
+    growth: true,
+  };
+}
+
+/** The rows, in table order (the letters follow it). */
+const CASES: CaseSpec[] = [
+  denyCase('v4-deny', 'S4', 'exact', 'IPv4 /32 rule (exact hash): new flow, denied'),
   {
     id: 'v4-new',
-    label: 'IPv4 new flow, allowed, CT insert (repeat=1)',
-    how: `testRun(nw_fw_ingress, ${describe({ src: S4, dst: NODE.v4, sport: 40001, dport: ALLOWED_PORT }, 'SYN')}, repeat=1) x${SINGLE_RUNS}, median; the conntrack entry is deleted from user space before every run, so each run is a genuinely new allowed flow: the full evaluation plus the conntrack insert. repeat=1 includes the kernel's timer reads and cold caches: compare with row "IPv4 established (repeat=1)". Expect TC_ACT_UNSPEC and a CT entry naming the rule.`,
+    source: 'S4',
+    kind: 'new-ct-insert',
+    label: 'IPv4 /32 rule: new flow allowed, CT insert (repeat=1)',
+    how: `testRun(nw_fw_ingress, ${synTo('S4', NEW_SPORT, ALLOWED_PORT)}, repeat=1) x${SINGLE_RUNS}, median; the conntrack entry is deleted from user space before every run, so each run is a genuinely new allowed flow: the full evaluation (exact hash, inline rule matches) plus the conntrack insert. repeat=1 includes the kernel's timer reads and cold caches: compare with row "IPv4 /32 rule: established (repeat=1)". Expect TC_ACT_UNSPEC and a CT entry naming the rule.`,
     target: 'info',
     growth: false,
   },
   {
     id: 'v4-syn-ct',
-    label: 'IPv4 allowed SYN, CT entry from 1st run',
-    how: `testRun(nw_fw_ingress, ${describe({ src: S4, dst: NODE.v4, sport: 40002, dport: ALLOWED_PORT }, 'SYN')}, repeat=1e6) x${MEDIAN_OF}, median; conntrack has no entry before the first of the 3e6 runs, which evaluates policy and inserts one; every later run finds it (SYN state). So this is a conntrack hit for a SYN, not a policy evaluation.`,
+    source: 'S4',
+    kind: 'syn-ct',
+    label: 'IPv4 /32 rule: allowed SYN, CT entry from 1st run',
+    how: `testRun(nw_fw_ingress, ${synTo('S4', SYN_SPORT, ALLOWED_PORT)}, repeat=1e6) x${MEDIAN_OF}, median; conntrack has no entry before the first of the 3e6 runs, which evaluates policy and inserts one; every later run finds it (SYN state). So this is a conntrack hit for a SYN, not a policy evaluation.`,
     target: 'info',
     growth: true,
   },
-  {
-    id: 'v4-est',
-    label: 'IPv4 established flow (ACK, CT hit)',
-    how: `SYN once through nw_fw_ingress, SYN-ACK once through nw_fw_egress (entry becomes ESTABLISHED, checked), then testRun(nw_fw_ingress, ${describe({ src: S4, dst: NODE.v4, sport: 40003, dport: ALLOWED_PORT }, 'ACK')}, repeat=1e6) x${MEDIAN_OF}, median. Expect TC_ACT_UNSPEC.`,
-    target: 'established',
-    growth: true,
-  },
+  establishedCase('v4-est', 'S4', 'IPv4 /32 rule: established (ACK, CT hit)'),
   {
     id: 'v4-est-1',
-    label: 'IPv4 established (repeat=1)',
-    how: `the ACK of the row above with repeat=1 x${SINGLE_RUNS}, median: the baseline of the repeat=1 method (timer reads, cold caches) for the "allowed, CT insert" row.`,
+    source: 'S4',
+    kind: 'established-1',
+    label: 'IPv4 /32 rule: established (repeat=1)',
+    how: `the ACK of row "IPv4 /32 rule: established (ACK, CT hit)" with repeat=1 x${SINGLE_RUNS}, median: the baseline of the repeat=1 method (timer reads, cold caches) for the "CT insert" row.`,
     target: 'info',
     growth: false,
   },
-  {
-    id: 'v6-deny',
-    label: 'IPv6 new flow, full evaluation, denied',
-    how: `as the first row with ${describe({ src: S6, dst: NODE.v6, sport: 40000, dport: DENIED_PORT }, 'SYN')} (S6 = the source of a /128 rule near the end that allows ${ALLOWED_PORT}).`,
-    target: 'new',
-    growth: true,
-  },
-  {
-    id: 'v6-est',
-    label: 'IPv6 established flow (ACK, CT hit)',
-    how: `as the IPv4 established row with ${describe({ src: S6, dst: NODE.v6, sport: 40003, dport: ALLOWED_PORT }, 'ACK')}.`,
-    target: 'established',
-    growth: true,
-  },
+  denyCase('v4-pfx-deny', 'P4', 'prefix', 'IPv4 /24 rule (hash miss + ident trie): new flow, denied'),
+  establishedCase(
+    'v4-pfx-est',
+    'P4',
+    'IPv4 /24 rule: established (ACK, CT hit)',
+    ' Conntrack is looked up before any identity map, so this row takes the same path as the /32 established row; it shows that the source does not matter once a flow is established.',
+  ),
+  denyCase('v4-many-deny', 'M4', 'overflow', 'IPv4 /32 rule, 6 ports (policy trie): new flow, denied'),
+  denyCase('v6-deny', 'S6', 'exact', 'IPv6 /128 rule (exact hash): new flow, denied'),
+  establishedCase('v6-est', 'S6', 'IPv6 /128 rule: established (ACK, CT hit)'),
+  denyCase('v6-pfx-deny', 'P6', 'prefix', 'IPv6 /64 rule (hash miss + ident trie): new flow, denied'),
+  denyCase('v6-many-deny', 'M6', 'overflow', 'IPv6 /128 rule, 6 ports (policy trie): new flow, denied'),
 ];
 
 /** One cell of the table: the median, with the runs (repeat=1e6) or a summary of the samples (repeat=1). */
@@ -443,6 +576,98 @@ function findCt(ct: BpfMap<CtKey, CtValue>, t: Tuple): CtKey | undefined {
   return undefined;
 }
 
+/** Entries of the live generation's lookup maps. */
+interface MapPopulation {
+  exactHash: number;
+  identityTrie: number;
+  policyTrie: number;
+}
+
+interface PathCheck {
+  population: MapPopulation;
+  /** Per source: which lookups the live maps give its address, in words. */
+  paths: Partial<Record<SourceName, string>>;
+}
+
+/**
+ * Proves that each target source takes the lookup path its rows claim, on the live maps (the same
+ * lookups as bpf/lib/identity.h), and that a SYN to ALLOWED_PORT from it is allowed by its own rule
+ * through that path. Also counts the entries of the three lookup maps.
+ */
+function verifyPaths(
+  maps: FirewallMaps,
+  object: BpfObject,
+  compiled: CompiledPolicy,
+  set: RuleSet,
+): PathCheck {
+  const live = maps.openLive();
+  if (!live) throw new Error('verifyPaths: no live generation');
+  const paths: PathCheck['paths'] = {};
+  let population: MapPopulation;
+  try {
+    const exact = new BpfMap(live.exact, identExactKey, identValue);
+    const trie = new BpfMap(live.ident, identKey, identValue);
+    const policy = new BpfMap(live.policy, policyKey, policyValue);
+    const ingressEntries = new Map<number, number>();
+    let policyTrie = 0;
+    for (const key of policy.keys()) {
+      policyTrie++;
+      if (key.direction === 0) ingressEntries.set(key.set, (ingressEntries.get(key.set) ?? 0) + 1);
+    }
+    let exactHash = 0;
+    for (const _ of exact.keys()) exactHash++;
+    let identityTrie = 0;
+    for (const _ of trie.keys()) identityTrie++;
+    population = { exactHash, identityTrie, policyTrie };
+
+    for (const target of Object.values(set.targets)) {
+      const addr = toBytes(parsePrefix(target.src));
+      const inHash = exact.lookup({ addr });
+      const value = inHash ?? trie.lookup({ prefixlen: 128, addr });
+      if (!value) throw new Error(`${target.name} ${target.src}: in neither identity map`);
+      const inline = value.inlineCount[0]!;
+      const path: Path = inline === INLINE_OVERFLOW ? 'overflow' : inHash ? 'exact' : 'prefix';
+      if (path !== target.path || (path === 'overflow' && !inHash))
+        throw new Error(`${target.name} ${target.src}: lookup path ${path}, expected ${target.path}`);
+      const entries = ingressEntries.get(value.set) ?? 0;
+      if (
+        path === 'overflow'
+          ? entries !== target.ports.length
+          : inline !== target.ports.length || entries !== 0
+      )
+        throw new Error(
+          `${target.name}: set ${value.set} has ${inline} inline rules and ${entries} policy-trie entries`,
+        );
+      paths[target.name] =
+        path === 'overflow'
+          ? `exact hash hit, INLINE_OVERFLOW, set ${value.set} has ${entries} ingress entries in the policy trie`
+          : `${inHash ? 'exact hash hit' : 'exact hash miss, identity trie hit'}, set ${value.set}, ${inline} inline rule`;
+    }
+  } finally {
+    live.close();
+  }
+
+  // A SYN to ALLOWED_PORT from every source must be allowed, and by its own rule.
+  const ingress = object.program('nw_fw_ingress');
+  const ct = new BpfMap(object.map(FIREWALL_MAPS.conntrack), ctKey, ctValue);
+  for (const target of Object.values(set.targets)) {
+    const t = { src: target.src, dst: dstOf(target.name), sport: CHECK_SPORT, dport: ALLOWED_PORT };
+    expectRetval(
+      testRun(ingress, { packet: tcpPacket(t, TCP_FLAG.SYN) }).retval,
+      TC_ACT_UNSPEC,
+      `${target.name} path check`,
+    );
+    const key = findCt(ct, t);
+    const rule = key && ct.lookup(key)?.rule;
+    if (!key || rule !== ruleIndex(compiled, target))
+      throw new Error(
+        `${target.name} path check: allowed by rule ${rule}, expected ${ruleIndex(compiled, target)}`,
+      );
+    ct.delete(key);
+  }
+  return { population, paths };
+}
+
 function runTestRunCases(object: BpfObject, compiled: CompiledPolicy, set: RuleSet): Record<CaseId, Cell> {
   const ingress = object.program('nw_fw_ingress');
   const egress = object.program('nw_fw_egress');
@@ -466,76 +691,109 @@ function runTestRunCases(object: BpfObject, compiled: CompiledPolicy, set: RuleS
       },
     };
   };
-  const v4Rule = ruleIndex(compiled, set.v4);
-
-  const deny = (src: string, dst: string, id: CaseId) => {
-    const t = { src, dst, sport: 40000, dport: DENIED_PORT };
-    put(id, timed(ingress, tcpPacket(t, TCP_FLAG.SYN), TC_ACT_SHOT, id));
-    if (findCt(ct, t)) throw new Error(`${id}: a denied flow entered conntrack`);
+  const target = (name: SourceName): Target => {
+    const found = set.targets[name];
+    if (!found) throw new Error(`rule set has no source ${name}`);
+    return found;
   };
-  const established = (src: string, dst: string, id: CaseId): Buffer => {
-    const t = { src, dst, sport: 40003, dport: ALLOWED_PORT };
-    expectRetval(testRun(ingress, { packet: tcpPacket(t, TCP_FLAG.SYN) }).retval, TC_ACT_UNSPEC, `${id} SYN`);
-    const synAck = tcpPacket(reverse(t), TCP_FLAG.SYN | TCP_FLAG.ACK);
-    expectRetval(testRun(egress, { packet: synAck }).retval, TC_ACT_UNSPEC, `${id} SYN-ACK`);
-    const key = findCt(ct, t);
-    const state = key && ct.lookup(key)?.state;
-    if (state !== CT_ESTABLISHED) throw new Error(`${id}: conntrack state ${state}, expected established`);
-    const ack = tcpPacket(t, TCP_FLAG.ACK | TCP_FLAG.PSH);
-    put(id, timed(ingress, ack, TC_ACT_UNSPEC, id));
-    return ack;
-  };
+  const tuple = (name: SourceName, sport: number, dport: number): Tuple => ({
+    src: target(name).src,
+    dst: dstOf(name),
+    sport,
+    dport,
+  });
+  /** The established ACK of each source, for its repeat=1 row. */
+  const acks = new Map<SourceName, Buffer>();
 
-  const src4 = set.v4.src;
-  const src6 = set.v6!.src;
-  deny(src4, NODE.v4, 'v4-deny');
-
-  // Allowed new flow: repeat=1 with the conntrack entry removed before every run.
-  const newFlow = { src: src4, dst: NODE.v4, sport: 40001, dport: ALLOWED_PORT };
-  const syn = tcpPacket(newFlow, TCP_FLAG.SYN);
-  expectRetval(testRun(ingress, { packet: syn }).retval, TC_ACT_UNSPEC, 'v4-new');
-  const newKey = findCt(ct, newFlow);
-  const entry = newKey && ct.lookup(newKey);
-  if (!newKey || entry?.rule !== v4Rule)
-    throw new Error(`v4-new: conntrack entry ${JSON.stringify(entry?.rule)}, expected rule ${v4Rule}`);
-  const singles: number[] = [];
-  for (let i = 0; i < SINGLE_RUNS; i++) {
-    ct.delete(newKey);
-    const result = testRun(ingress, { packet: syn });
-    expectRetval(result.retval, TC_ACT_UNSPEC, 'v4-new');
-    singles.push(result.durationNs);
+  for (const spec of CASES) {
+    const { id, source } = spec;
+    const rule = ruleIndex(compiled, target(source));
+    switch (spec.kind) {
+      case 'deny': {
+        const t = tuple(source, DENY_SPORT, DENIED_PORT);
+        put(id, timed(ingress, tcpPacket(t, TCP_FLAG.SYN), TC_ACT_SHOT, id));
+        if (findCt(ct, t)) throw new Error(`${id}: a denied flow entered conntrack`);
+        break;
+      }
+      case 'new-ct-insert': {
+        // Allowed new flow: repeat=1 with the conntrack entry removed before every run.
+        const t = tuple(source, NEW_SPORT, ALLOWED_PORT);
+        const syn = tcpPacket(t, TCP_FLAG.SYN);
+        expectRetval(testRun(ingress, { packet: syn }).retval, TC_ACT_UNSPEC, id);
+        const key = findCt(ct, t);
+        const entry = key && ct.lookup(key);
+        if (!key || entry?.rule !== rule)
+          throw new Error(`${id}: conntrack entry ${JSON.stringify(entry?.rule)}, expected rule ${rule}`);
+        const singles: number[] = [];
+        for (let i = 0; i < SINGLE_RUNS; i++) {
+          ct.delete(key);
+          const result = testRun(ingress, { packet: syn });
+          expectRetval(result.retval, TC_ACT_UNSPEC, id);
+          singles.push(result.durationNs);
+        }
+        put(id, singles);
+        break;
+      }
+      case 'syn-ct': {
+        // Allowed SYN whose entry only exists after the first run.
+        const t = tuple(source, SYN_SPORT, ALLOWED_PORT);
+        if (findCt(ct, t)) throw new Error(`${id}: conntrack entry exists before the first run`);
+        put(id, timed(ingress, tcpPacket(t, TCP_FLAG.SYN), TC_ACT_UNSPEC, id));
+        break;
+      }
+      case 'established': {
+        const t = tuple(source, EST_SPORT, ALLOWED_PORT);
+        expectRetval(
+          testRun(ingress, { packet: tcpPacket(t, TCP_FLAG.SYN) }).retval,
+          TC_ACT_UNSPEC,
+          `${id} SYN`,
+        );
+        const synAck = tcpPacket(reverse(t), TCP_FLAG.SYN | TCP_FLAG.ACK);
+        expectRetval(testRun(egress, { packet: synAck }).retval, TC_ACT_UNSPEC, `${id} SYN-ACK`);
+        const key = findCt(ct, t);
+        const entry = key && ct.lookup(key);
+        if (entry?.state !== CT_ESTABLISHED)
+          throw new Error(`${id}: conntrack state ${entry?.state}, expected established`);
+        if (entry.rule !== rule)
+          throw new Error(`${id}: conntrack names rule ${entry.rule}, expected ${rule}`);
+        const ack = tcpPacket(t, TCP_FLAG.ACK | TCP_FLAG.PSH);
+        put(id, timed(ingress, ack, TC_ACT_UNSPEC, id));
+        acks.set(source, ack);
+        break;
+      }
+      case 'established-1': {
+        const ack = acks.get(source);
+        if (!ack) throw new Error(`${id}: no established row for ${source} before it`);
+        const singles: number[] = [];
+        for (let i = 0; i < SINGLE_RUNS; i++) {
+          const result = testRun(ingress, { packet: ack });
+          expectRetval(result.retval, TC_ACT_UNSPEC, id);
+          singles.push(result.durationNs);
+        }
+        put(id, singles);
+        break;
+      }
+    }
   }
-  put('v4-new', singles);
-
-  // Allowed SYN whose entry only exists after the first run.
-  const synFlow = { src: src4, dst: NODE.v4, sport: 40002, dport: ALLOWED_PORT };
-  if (findCt(ct, synFlow)) throw new Error('v4-syn-ct: conntrack entry exists before the first run');
-  put('v4-syn-ct', timed(ingress, tcpPacket(synFlow, TCP_FLAG.SYN), TC_ACT_UNSPEC, 'v4-syn-ct'));
-
-  const ack = established(src4, NODE.v4, 'v4-est');
-  const ackSingles: number[] = [];
-  for (let i = 0; i < SINGLE_RUNS; i++) ackSingles.push(testRun(ingress, { packet: ack }).durationNs);
-  put('v4-est-1', ackSingles);
-
-  deny(src6, NODE.v6, 'v6-deny');
-  established(src6, NODE.v6, 'v6-est');
   return out;
 }
 
 interface TestRunResults {
   rows: TestRunRow[];
   labels: Record<number, string>;
-  sources: Record<number, { S4: string; S6: string }>;
+  sources: Record<number, Partial<Record<SourceName, string>>>;
+  paths: Record<number, PathCheck>;
 }
 
 async function benchTestRun(bpffs: TempBpffs): Promise<TestRunResults> {
   const rows: TestRunRow[] = CASES.map((c) => ({ id: c.id, byCount: {} }));
   const labels: Record<number, string> = {};
   const sources: TestRunResults['sources'] = {};
+  const paths: TestRunResults['paths'] = {};
   for (const n of COUNTS) {
-    const set = generateRuleSet(n, true);
+    const set = generateRuleSet(n, { ipv6: true, multiPort: true });
     labels[n] = ruleSetLabel(set);
-    sources[n] = { S4: set.v4.src, S6: set.v6!.src };
+    sources[n] = Object.fromEntries(Object.values(set.targets).map((t) => [t.name, t.src]));
     const pinDir = join(bpffs.dir, `testrun-${n}`);
     const object = BpfObject.load(bpfObjectPath('firewall'), { pinDir });
     try {
@@ -544,8 +802,10 @@ async function benchTestRun(bpffs: TempBpffs): Promise<TestRunResults> {
       maps.setEventsPerSecond(EVENTS_PER_SEC);
       const compiled = compilePolicies(set.policies, nodeFacts([NODE.v4, NODE.v6]));
       maps.apply(compiled);
+      paths[n] = verifyPaths(maps, object, compiled, set);
+      const p = paths[n].population;
       log(
-        `test-run at ${labels[n]}: ${compiled.identities.length} identities, ${compiled.entries.length} policy entries`,
+        `test-run at ${labels[n]}: ${compiled.identities.length} identities, ${compiled.entries.length} policy entries; live maps: exact hash ${p.exactHash}, identity trie ${p.identityTrie}, policy trie ${p.policyTrie}`,
       );
       const results = runTestRunCases(object, compiled, set);
       for (const row of rows) row.byCount[n] = results[row.id];
@@ -555,7 +815,7 @@ async function benchTestRun(bpffs: TempBpffs): Promise<TestRunResults> {
     }
     await new Promise((resolve) => setImmediate(resolve));
   }
-  return { rows, labels, sources };
+  return { rows, labels, sources, paths };
 }
 
 interface Verdict {
@@ -611,9 +871,15 @@ function noiseLine(rows: TestRunRow[]): string {
   return `noise: (max - min) / median of the ${MEDIAN_OF} runs of a cell is ${fmt(100 * median(spreads))}% at the median cell, ${fmt(100 * Math.max(...spreads))}% at the worst`;
 }
 
-function renderTestRun({ rows, labels, sources }: TestRunResults, verdicts: Map<CaseId, Verdict[]>) {
+const rowLetter = (i: number) => String.fromCharCode(65 + i);
+
+function renderTestRun(
+  { rows, labels, sources, paths }: TestRunResults,
+  verdicts: Map<CaseId, Verdict[]>,
+): string {
   const header = [
     'row',
+    'src',
     'case (kernel ns per run)',
     ...COUNTS.map((n) => kLabel(n)),
     `${kLabel(COUNTS[COUNTS.length - 1]!)}/${kLabel(COUNTS[0])}`,
@@ -625,28 +891,44 @@ function renderTestRun({ rows, labels, sources }: TestRunResults, verdicts: Map<
     const growth = (at(COUNTS[COUNTS.length - 1]!) ?? Number.NaN) / (at(COUNTS[0]) ?? Number.NaN);
     const v = verdicts.get(row.id) ?? [];
     return [
-      String.fromCharCode(65 + i),
+      rowLetter(i),
+      spec.source,
       spec.label,
       ...COUNTS.map((n) => fmt(at(n))),
       `${fmt(growth, 2)}x`,
       v.length === 0 ? '(info)' : v.map((x) => `${passMiss(x.ok)} ${x.name} (${x.measured})`).join('; '),
     ];
   });
+  const names: SourceName[] = ['S4', 'S6', 'P4', 'P6', 'M4', 'M6'];
+  const lastCount = COUNTS[COUNTS.length - 1]!;
   const lines = [
     '1. Per-packet cost: BPF_PROG_TEST_RUN of bpf/out/firewall.o (kernel-reported ns per run)',
     `   loaded with BpfObject.load(..., { pinDir: <temp bpffs> }); compilePolicies(...) + new FirewallMaps(object).apply(...);`,
     `   setHostAddresses([${NODE.v4}, ${NODE.v6}]); setEventsPerSecond(${EVENTS_PER_SEC}); one fresh pinDir (empty conntrack) per count.`,
     `   rule sets: ${COUNTS.map((n) => `${kLabel(n)} = ${labels[n]}`).join('; ')}`,
-    '   rule mix: 20% /24 and 60% /32 IPv4, 10% /64 and 10% /128 IPv6, one TCP port each from a 12-port mix,',
-    `   ${RULES_PER_POLICY} rules per HostPolicy, ingress default deny; the rows' sources match rules at the end of the list:`,
-    `   S4 / S6 (the next /32 and /128 after the generated ones, so the deepest trie paths): ${COUNTS.map((n) => `${kLabel(n)}: ${sources[n]?.S4} / ${sources[n]?.S6}`).join('; ')}`,
+    '   rule mix: 20% /24 and 60% /32 IPv4, 10% /64 and 10% /128 IPv6, one TCP port each from a 12-port mix, except',
+    `   1 rule in ${MULTI_PORT_EVERY} (every CIDR kind) that allows ${MULTI_PORT_COUNT} separate ports of the mix, so its selector set has ${MULTI_PORT_COUNT} ingress entries`,
+    `   (> ${INLINE_RULES} inline) and goes to the policy trie, which therefore grows with the rule count; ${RULES_PER_POLICY} rules per HostPolicy,`,
+    "   ingress default deny. The rows' 6 source rules and section 3's 2 client rules end the list.",
+    `   live maps after apply, entries in exact hash / identity trie / policy trie: ${COUNTS.map((n) => `${kLabel(n)}: ${paths[n]?.population.exactHash} / ${paths[n]?.population.identityTrie} / ${paths[n]?.population.policyTrie}`).join('; ')}`,
     '',
-    table(header, body, (c) => c >= 2 && c <= COUNTS.length + 2),
+    '   sources (src): the last rules before the client rules, their CIDRs drawn right after the generated ones (densest blocks):',
+    `   S4, S6 = the address of a /32, /128 rule allowing tcp ${ALLOWED_PORT}                            -> exact hash, inline rule`,
+    `   P4, P6 = host .77, ::77 inside a /24, /64 rule allowing tcp ${ALLOWED_PORT}                      -> hash miss, identity trie, inline rule`,
+    `   M4, M6 = the address of a /32, /128 rule allowing tcp ${MANY_PORTS.join(', ')} -> exact hash, INLINE_OVERFLOW, policy trie`,
+    ...COUNTS.map(
+      (n) => `   ${kLabel(n).padStart(4)}: ${names.map((s) => `${s} ${sources[n]?.[s] ?? '-'}`).join('  ')}`,
+    ),
+    "   checked before measuring, at every count, on the live maps with the datapath's lookups (identity.h), and by a",
+    `   SYN to ${ALLOWED_PORT} from each source that must be allowed with conntrack naming that source's rule. At ${kLabel(lastCount)}:`,
+    ...names.map((s) => `   ${s}: ${paths[lastCount]?.paths[s] ?? '-'}`),
+    '',
+    table(header, body, (c) => c >= 3 && c <= COUNTS.length + 3),
     '',
     `   ${noiseLine(rows)}`,
     '',
     '   how each row was produced:',
-    ...rows.map((row, i) => `   ${String.fromCharCode(65 + i)}: ${CASES.find((c) => c.id === row.id)!.how}`),
+    ...rows.map((row, i) => `   ${rowLetter(i)}: ${CASES.find((c) => c.id === row.id)!.how}`),
   ];
   return lines.join('\n');
 }
@@ -672,7 +954,7 @@ async function benchCompile(bpffs: TempBpffs): Promise<CompileRow[]> {
   const rows: CompileRow[] = [];
   const facts = nodeFacts([NODE.v4, NODE.v6]);
   for (const n of COMPILE_COUNTS) {
-    const set = generateRuleSet(n, true);
+    const set = generateRuleSet(n, { ipv6: true });
     const pinDir = join(bpffs.dir, `compile-${n}`);
     const object = BpfObject.load(bpfObjectPath('firewall'), { pinDir });
     try {
@@ -709,7 +991,7 @@ async function benchCompile(bpffs: TempBpffs): Promise<CompileRow[]> {
       };
       if (set.cidrsPerRule > 1) {
         try {
-          compilePolicies(generateRuleSet(n, true, true).policies, facts);
+          compilePolicies(generateRuleSet(n, { ipv6: true, oneCidrPerRule: true }).policies, facts);
         } catch (error) {
           row.oneRulePerCidr = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
         }
@@ -844,7 +1126,8 @@ interface E2eConfig {
 function nftRuleset(set: RuleSet, stateful: boolean): string {
   const elements: string[] = [];
   for (const rule of set.rules)
-    for (const cidr of rule.cidrs) if (isIPv4(cidr.split('/')[0]!)) elements.push(`${cidr} . ${rule.port}`);
+    for (const cidr of rule.cidrs)
+      if (isIPv4(cidr.split('/')[0]!)) for (const port of rule.ports) elements.push(`${cidr} . ${port}`);
   return [
     'table inet nwbench {',
     '  set allow4 {',
@@ -870,7 +1153,8 @@ function iptablesRestoreInput(set: RuleSet, stateful: boolean): string {
   for (const rule of set.rules)
     for (const cidr of rule.cidrs)
       if (isIPv4(cidr.split('/')[0]!))
-        lines.push(`-A INPUT -s ${cidr} -p tcp -m tcp --dport ${rule.port} -j ACCEPT`);
+        for (const port of rule.ports)
+          lines.push(`-A INPUT -s ${cidr} -p tcp -m tcp --dport ${port} -j ACCEPT`);
   lines.push('COMMIT', '');
   return lines.join('\n');
 }
@@ -887,7 +1171,11 @@ async function timedExec(host: Host, argv: string[], input: string, inputLabel: 
 }
 
 function e2eConfigs(node: Host, set: RuleSet, bpffs: TempBpffs): E2eConfig[] {
-  const v4Lines = set.rules.reduce((s, r) => s + r.cidrs.filter((c) => isIPv4(c.split('/')[0]!)).length, 0);
+  /** (IPv4 CIDR, port) pairs: one iptables rule or nft set element each. */
+  const v4Lines = set.rules.reduce(
+    (s, r) => s + r.cidrs.filter((c) => isIPv4(c.split('/')[0]!)).length * r.ports.length,
+    0,
+  );
   const iptables = (variant: 'legacy' | 'nft', stateful: boolean): E2eConfig => {
     const restore = `iptables-${variant}-restore`;
     const list = `iptables-${variant}`;
@@ -1122,7 +1410,7 @@ async function benchE2e(
   await echo.waitForOutput(/listening/);
   await client.exec(['ping', '-c', '1', '-W', '2', NODE.v4]);
 
-  const set = generateRuleSet(E2E_CIDRS, false);
+  const set = generateRuleSet(E2E_CIDRS, { ipv6: false });
   const rows: E2eRow[] = [];
   for (const config of e2eConfigs(node, set, bpffs)) {
     const row: E2eRow = {
@@ -1192,7 +1480,7 @@ function renderE2e(rows: E2eRow[], netns: { client: string; node: string }): str
   const exec = (ns: string, argv: string[]) => formatArgv(['ip', 'netns', 'exec', ns, ...argv]);
   const probe = probeArgs();
   return [
-    `3. End to end: client ${CLIENT} --veth-- node ${NODE.v4} (two lab namespaces, same veth for every row), ${ruleSetLabel(generateRuleSet(E2E_CIDRS, false))} (IPv4 only)`,
+    `3. End to end: client ${CLIENT} --veth-- node ${NODE.v4} (two lab namespaces, same veth for every row), ${ruleSetLabel(generateRuleSet(E2E_CIDRS, { ipv6: false }))} (IPv4 only)`,
     `   the client's rules (${CLIENT}/32 -> tcp ${IPERF_PORT}, -> tcp ${ECHO_PORT}) are the last two of the list; everything else is dropped.`,
     '',
     table(header, body, (c) => c >= 1 && c <= 11),
@@ -1339,18 +1627,20 @@ async function main(): Promise<number> {
         singleRuns: SINGLE_RUNS,
         ruleSets: labels,
         sources: results.sources,
+        lookupPaths: results.paths,
         rows: rows.map((r) => ({
           ...r,
+          source: CASES.find((c) => c.id === r.id)!.source,
           label: CASES.find((c) => c.id === r.id)!.label,
           how: CASES.find((c) => c.id === r.id)!.how,
           verdicts: verdicts.get(r.id),
         })),
       };
-      for (const row of rows) {
-        const label = CASES.find((c) => c.id === row.id)!.label;
+      rows.forEach((row, i) => {
+        const label = `${rowLetter(i)} ${CASES.find((c) => c.id === row.id)!.label}`;
         for (const v of verdicts.get(row.id) ?? [])
           summary.push({ check: `${label}: ${v.name}`, measured: v.measured, result: passMiss(v.ok) });
-      }
+      });
     }
     if (want('compile')) {
       sections.push(renderCompile(compileRows));
