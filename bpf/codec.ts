@@ -107,6 +107,10 @@ export function struct<T extends object>(cType: string, fieldCodecs: FieldCodecs
     align = Math.max(align, codec.align);
   }
   const size = alignUp(offset, align);
+  // Flat per-field tables: encode and decode run once per map entry.
+  const names = entries.map(([name]) => name);
+  const codecs = entries.map(([, codec]) => codec);
+  const offsets = fields.map((f) => f.offset);
   return {
     cType: `struct ${cType}`,
     size,
@@ -115,16 +119,13 @@ export function struct<T extends object>(cType: string, fieldCodecs: FieldCodecs
     encode(value, buf, base) {
       // Padding must be zero: the kernel hashes whole keys, padding included.
       buf.fill(0, base, base + size);
-      for (let i = 0; i < entries.length; i++) {
-        const [name, codec] = entries[i]!;
-        codec.encode(value[name], buf, base + fields[i]!.offset);
-      }
+      for (let i = 0; i < names.length; i++) codecs[i]!.encode(value[names[i]!], buf, base + offsets[i]!);
     },
     decode(buf, base) {
       const out = {} as T;
-      for (let i = 0; i < entries.length; i++) {
-        const [name, codec] = entries[i]!;
-        out[name] = codec.decode(buf, base + fields[i]!.offset) as T[typeof name];
+      for (let i = 0; i < names.length; i++) {
+        const name = names[i]!;
+        out[name] = codecs[i]!.decode(buf, base + offsets[i]!) as T[typeof name];
       }
       return out;
     },

@@ -96,21 +96,68 @@ export class BpfMap<K, V> {
     }
   }
 
+  /**
+   * update() for a key and value already in the map's byte layout (as the codecs encode
+   * them): for callers that build many entries straight into buffers.
+   */
+  updateRaw(key: Buffer, value: Buffer, flags: bigint = UpdateFlags.any): void {
+    if (this.perCpu) throw new BpfError('update map', this.name, 22, 'per-CPU map: not supported yet');
+    if (key.length !== this.keyCodec.size || value.length !== this.valueCodec.size) {
+      throw new BpfError(
+        'update map',
+        this.name,
+        22,
+        `raw entry of key=${key.length} value=${value.length} bytes, map has key=${this.keyCodec.size} value=${this.valueCodec.size}`,
+      );
+    }
+    checkLibbpf(bpf.mapUpdateElem(this.fd, key, value, flags), 'update map', this.name);
+  }
+
   /** Writes many entries in one syscall per chunk. */
   updateBatch(entries: readonly (readonly [K, V])[], flags: bigint = UpdateFlags.any): void {
     if (entries.length === 0) return;
     if (this.perCpu) throw new BpfError('batch update map', this.name, 22, 'per-CPU map: not supported yet');
-    const keys = Buffer.alloc(entries.length * this.keyCodec.size);
-    const values = Buffer.alloc(entries.length * this.valueCodec.size);
-    entries.forEach(([key, value], i) => {
-      this.keyCodec.encode(key, keys, i * this.keyCodec.size);
-      this.valueCodec.encode(value, values, i * this.valueCodec.size);
-    });
-    const count: [number] = [entries.length];
+    const keySize = this.keyCodec.size;
+    const valueSize = this.valueCodec.size;
+    const keys = Buffer.alloc(entries.length * keySize);
+    const values = Buffer.alloc(entries.length * valueSize);
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i]!;
+      this.keyCodec.encode(entry[0], keys, i * keySize);
+      this.valueCodec.encode(entry[1], values, i * valueSize);
+    }
+    this.writeBatch(keys, values, entries.length, flags);
+  }
+
+  /**
+   * updateBatch() for `count` entries already encoded back to back in `keys` and `values`
+   * (the map's key and value layout, padding zeroed), in one syscall.
+   */
+  updateBatchRaw(keys: Buffer, values: Buffer, count: number, flags: bigint = UpdateFlags.any): void {
+    if (count === 0) return;
+    if (this.perCpu) throw new BpfError('batch update map', this.name, 22, 'per-CPU map: not supported yet');
+    if (
+      !Number.isInteger(count) ||
+      count < 0 ||
+      keys.length < count * this.keyCodec.size ||
+      values.length < count * this.valueCodec.size
+    ) {
+      throw new BpfError(
+        'batch update map',
+        this.name,
+        22,
+        `${count} raw entries need ${count * this.keyCodec.size} key and ${count * this.valueCodec.size} value bytes, got ${keys.length} and ${values.length}`,
+      );
+    }
+    this.writeBatch(keys, values, count, flags);
+  }
+
+  private writeBatch(keys: Buffer, values: Buffer, n: number, flags: bigint): void {
+    const count: [number] = [n];
     const result = bpf.mapUpdateBatch(this.fd, keys, values, count, this.batchOpts(flags));
     checkLibbpf(result, 'batch update map', this.name);
-    if (count[0] !== entries.length) {
-      throw new BpfError('batch update map', this.name, 5, `wrote ${count[0]} of ${entries.length} entries`);
+    if (count[0] !== n) {
+      throw new BpfError('batch update map', this.name, 5, `wrote ${count[0]} of ${n} entries`);
     }
   }
 

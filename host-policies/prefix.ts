@@ -1,6 +1,11 @@
 /**
  * Address prefixes in one 128-bit space: IPv6 as is, IPv4 as IPv4-mapped IPv6
  * (::ffff:a.b.c.d, prefix length + 96), the same form the datapath keys by.
+ *
+ * Besides the BigInt form (`Prefix`), the compiler works on prefixes as four
+ * 32-bit words (most significant first) and a length: `parsePrefixWords` fills
+ * them without BigInt arithmetic or regular expressions for the usual
+ * spellings, and leaves anything unusual to the general parser.
  */
 import { isIPv4, isIPv6 } from 'node:net';
 
@@ -16,8 +21,13 @@ const V4_MAPPED = 0xffffn << 32n;
 
 export const ROOT: Prefix = { addr: 0n, len: 0 };
 
+/** mask(len) for every length. */
+const MASKS: readonly bigint[] = Array.from({ length: 129 }, (_, len) =>
+  len === 0 ? 0n : (ALL_ONES << BigInt(128 - len)) & ALL_ONES,
+);
+
 function mask(len: number): bigint {
-  return len === 0 ? 0n : (ALL_ONES << BigInt(128 - len)) & ALL_ONES;
+  return MASKS[len]!;
 }
 
 function parseV4(text: string): bigint {
@@ -42,8 +52,8 @@ function parseV6(text: string): bigint {
   return groups.reduce((acc, g) => (acc << 16n) | BigInt(Number.parseInt(g, 16)), 0n);
 }
 
-/** Parses an address or CIDR ("10.0.0.0/8", "fd00::1", "::/0"). Host bits are cleared. */
-export function parsePrefix(text: string): Prefix {
+/** The general parser: every spelling node:net accepts (zones, embedded dotted quads, odd lengths). */
+function parsePrefixSlow(text: string): Prefix {
   const [addrText, lenText] = text.split('/') as [string, string | undefined];
   if (isIPv4(addrText)) {
     const len = lenText === undefined ? 32 : Number(lenText);
@@ -57,6 +67,177 @@ export function parsePrefix(text: string): Prefix {
     return { addr: parseV6(addrText) & mask(len), len };
   }
   throw new RangeError(`not an IP address or CIDR: ${text}`);
+}
+
+// ---------------------------------------------------------------------------
+// Word form
+
+/** The bits a prefix of `len` keeps in the 32-bit word that starts at bit `first`. */
+function wordMask(len: number, first: number): number {
+  const bits = len - first;
+  if (bits <= 0) return 0;
+  if (bits >= 32) return 0xffffffff;
+  return (0xffffffff << (32 - bits)) >>> 0;
+}
+
+const CH_0 = 48;
+const CH_9 = 57;
+const CH_DOT = 46;
+const CH_COLON = 58;
+const CH_SLASH = 47;
+
+/**
+ * The length written from `at` ("/24" or nothing) to the end of the text: `absent` when there
+ * is none, -1 when it is not a short run of digits (the general parser then decides).
+ */
+function lengthAt(text: string, at: number, absent: number): number {
+  const n = text.length;
+  if (at === n) return absent;
+  if (text.charCodeAt(at) !== CH_SLASH || at + 1 === n || n - at > 4) return -1;
+  let len = 0;
+  for (let j = at + 1; j < n; j++) {
+    const c = text.charCodeAt(j);
+    if (c < CH_0 || c > CH_9) return -1;
+    len = len * 10 + (c - CH_0);
+  }
+  return len;
+}
+
+/** A dotted quad in node:net's strict form, and an optional length: the mapped length, or -1. */
+function fastV4(text: string, out: Uint32Array | number[]): number {
+  const n = text.length;
+  let value = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  let i = 0;
+  for (; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= CH_0 && c <= CH_9) {
+      if (digits > 0 && part === 0) return -1; // a leading zero
+      part = part * 10 + (c - CH_0);
+      if (++digits > 3 || part > 255) return -1;
+    } else if (c === CH_DOT) {
+      if (digits === 0 || ++dots > 3) return -1;
+      value = value * 256 + part;
+      part = 0;
+      digits = 0;
+    } else break;
+  }
+  if (digits === 0 || dots !== 3) return -1;
+  const len = lengthAt(text, i, 32);
+  if (len < 0 || len > 32) return -1;
+  out[0] = 0;
+  out[1] = 0;
+  out[2] = 0xffff;
+  out[3] = ((value * 256 + part) & wordMask(len, 0)) >>> 0;
+  return 96 + len;
+}
+
+function hexDigit(c: number): number {
+  if (c >= CH_0 && c <= CH_9) return c - CH_0;
+  const lower = c | 0x20;
+  return lower >= 97 && lower <= 102 ? lower - 87 : -1;
+}
+
+const groups = [0, 0, 0, 0, 0, 0, 0, 0];
+
+/** Hex groups with at most one "::" (no zone, no dotted quad), and an optional length: the length, or -1. */
+function fastV6(text: string, out: Uint32Array | number[]): number {
+  const slash = text.indexOf('/');
+  const end = slash < 0 ? text.length : slash;
+  let count = 0;
+  let gap = -1; // how many groups stand before the "::"
+  let i = 0;
+  if (end >= 2 && text.charCodeAt(0) === CH_COLON && text.charCodeAt(1) === CH_COLON) {
+    gap = 0;
+    i = 2;
+  }
+  while (i < end) {
+    let value = 0;
+    let digits = 0;
+    for (; i < end; i++) {
+      const h = hexDigit(text.charCodeAt(i));
+      if (h < 0) break;
+      value = value * 16 + h;
+      if (++digits > 4) return -1;
+    }
+    if (digits === 0 || count === 8) return -1;
+    groups[count++] = value;
+    if (i === end) break;
+    if (text.charCodeAt(i) !== CH_COLON) return -1;
+    i++;
+    if (i === end) return -1; // one trailing colon
+    if (text.charCodeAt(i) === CH_COLON) {
+      if (gap >= 0) return -1;
+      gap = count;
+      i++;
+    }
+  }
+  if (gap < 0 ? count !== 8 : count > 7) return -1;
+  const len = lengthAt(text, end, 128);
+  if (len < 0 || len > 128) return -1;
+  // Spread the groups after "::" to the end; the ones in between are zero.
+  if (gap >= 0) {
+    const missing = 8 - count;
+    for (let g = count - 1; g >= gap; g--) groups[g + missing] = groups[g]!;
+    for (let g = gap; g < gap + missing; g++) groups[g] = 0;
+  }
+  out[0] = ((groups[0]! * 65536 + groups[1]!) & wordMask(len, 0)) >>> 0;
+  out[1] = ((groups[2]! * 65536 + groups[3]!) & wordMask(len, 32)) >>> 0;
+  out[2] = ((groups[4]! * 65536 + groups[5]!) & wordMask(len, 64)) >>> 0;
+  out[3] = ((groups[6]! * 65536 + groups[7]!) & wordMask(len, 96)) >>> 0;
+  return len;
+}
+
+/**
+ * parsePrefix into four 32-bit words (most significant first, host bits zero): returns the
+ * length in the mapped space. Accepts and rejects exactly what parsePrefix does.
+ */
+export function parsePrefixWords(text: string, out: Uint32Array | number[]): number {
+  const first = text.charCodeAt(0);
+  if (first >= CH_0 && first <= CH_9) {
+    const len = fastV4(text, out);
+    if (len >= 0) return len;
+  }
+  const len = fastV6(text, out);
+  if (len >= 0) return len;
+  const p = parsePrefixSlow(text);
+  wordsOf(p.addr, out);
+  return p.len;
+}
+
+/** Four 32-bit words of a 128-bit address, most significant first. */
+export function wordsOf(addr: bigint, out: Uint32Array | number[]): void {
+  out[0] = Number((addr >> 96n) & 0xffffffffn);
+  out[1] = Number((addr >> 64n) & 0xffffffffn);
+  out[2] = Number((addr >> 32n) & 0xffffffffn);
+  out[3] = Number(addr & 0xffffffffn);
+}
+
+const scratch = new DataView(new ArrayBuffer(16));
+
+/** The 128-bit address of four 32-bit words. */
+export function addrOfWords(w0: number, w1: number, w2: number, w3: number): bigint {
+  if (w0 === 0 && w1 === 0) {
+    if (w2 === 0xffff) return V4_MAPPED | BigInt(w3);
+    if (w2 === 0) return BigInt(w3);
+  }
+  scratch.setUint32(0, w0);
+  scratch.setUint32(4, w1);
+  scratch.setUint32(8, w2);
+  scratch.setUint32(12, w3);
+  return (scratch.getBigUint64(0) << 64n) | scratch.getBigUint64(8);
+}
+
+// ---------------------------------------------------------------------------
+// BigInt form
+
+/** Parses an address or CIDR ("10.0.0.0/8", "fd00::1", "::/0"). Host bits are cleared. */
+export function parsePrefix(text: string): Prefix {
+  const words = [0, 0, 0, 0];
+  const len = parsePrefixWords(text, words);
+  return { addr: addrOfWords(words[0]!, words[1]!, words[2]!, words[3]!), len };
 }
 
 export function isV4Mapped(p: Prefix): boolean {
@@ -103,18 +284,22 @@ export function comparePrefixes(a: Prefix, b: Prefix): number {
   return a.len - b.len;
 }
 
+const LOW64 = (1n << 64n) - 1n;
+
 export function toBytes(p: Prefix | bigint): Uint8Array {
-  let addr = typeof p === 'bigint' ? p : p.addr;
+  const addr = typeof p === 'bigint' ? p : p.addr;
   const out = new Uint8Array(16);
-  for (let i = 15; i >= 0; i--) {
-    out[i] = Number(addr & 0xffn);
-    addr >>= 8n;
-  }
+  const view = new DataView(out.buffer);
+  // Like the byte loop it replaces: bits above 128 are dropped.
+  view.setBigUint64(0, (addr >> 64n) & LOW64);
+  view.setBigUint64(8, addr & LOW64);
   return out;
 }
 
 export function fromBytes(bytes: Uint8Array): bigint {
-  return bytes.reduce((acc, b) => (acc << 8n) | BigInt(b), 0n);
+  if (bytes.length !== 16) return bytes.reduce((acc, b) => (acc << 8n) | BigInt(b), 0n);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, 16);
+  return (view.getBigUint64(0) << 64n) | view.getBigUint64(8);
 }
 
 /** The address as text: dotted quad for IPv4-mapped, RFC 5952 for IPv6. */

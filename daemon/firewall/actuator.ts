@@ -9,6 +9,7 @@
 import {
   type ActiveSlot,
   activeSlot,
+  Direction,
   FIREWALL_MAPS,
   fwSettings,
   hostAddrKey,
@@ -19,6 +20,7 @@ import {
   identExactKey,
   identKey,
   identValue,
+  inlineRule,
   POLICY_MAX,
   POLICY_PREFIX_L3,
   policyKey,
@@ -50,24 +52,38 @@ export interface ApplyResult {
   durationMs: number;
 }
 
-const ZERO_PAD3 = new Uint8Array(3);
+/** LPM tries gained batch updates late; one by one is the portable path. */
+function batchUnsupported(error: unknown): boolean {
+  return (
+    error instanceof BpfError &&
+    (error.code === 'EINVAL' ||
+      error.code === 'ENOTSUPP' ||
+      error.code === 'EOPNOTSUPP' ||
+      error.errno === 524)
+  );
+}
 
-/** Fills a map, in batches where the kernel supports them for its type. */
-function fill<K, V>(map: BpfMap<K, V>, entries: readonly (readonly [K, V])[]): void {
+/** Fills a map with entries already encoded, in batches where the kernel supports them for its type. */
+function fillRaw(map: BpfMap<unknown, unknown>, encoded: EncodedEntries): void {
   const CHUNK = 16384;
+  const { keys, values, count, keySize, valueSize } = encoded;
   try {
-    for (let i = 0; i < entries.length; i += CHUNK) map.updateBatch(entries.slice(i, i + CHUNK));
+    for (let i = 0; i < count; i += CHUNK) {
+      const n = Math.min(CHUNK, count - i);
+      map.updateBatchRaw(
+        keys.subarray(i * keySize, (i + n) * keySize),
+        values.subarray(i * valueSize, (i + n) * valueSize),
+        n,
+      );
+    }
   } catch (error) {
-    // LPM tries gained batch updates late; one by one is the portable path.
-    if (
-      !(error instanceof BpfError) ||
-      (error.code !== 'EINVAL' &&
-        error.code !== 'ENOTSUPP' &&
-        error.code !== 'EOPNOTSUPP' &&
-        error.errno !== 524)
-    )
-      throw error;
-    for (const [k, v] of entries) map.update(k, v);
+    if (!batchUnsupported(error)) throw error;
+    for (let i = 0; i < count; i++) {
+      map.updateRaw(
+        keys.subarray(i * keySize, (i + 1) * keySize),
+        values.subarray(i * valueSize, (i + 1) * valueSize),
+      );
+    }
   }
 }
 
@@ -134,6 +150,222 @@ export function packIdentities(compiled: CompiledPolicy): {
   return { exact, prefixes, overflow };
 }
 
+/** Map entries encoded back to back in the map's key and value layout. */
+export interface EncodedEntries {
+  keys: Buffer;
+  values: Buffer;
+  count: number;
+  keySize: number;
+  valueSize: number;
+}
+
+const IDENT_VALUE_SIZE = identValue.size;
+const IDENT_KEY_SIZE = identKey.size;
+const IDENT_EXACT_KEY_SIZE = identExactKey.size;
+const INLINE_RULE_SIZE = inlineRule.size;
+/** Offset of `rules` in nw_ident_value (after set, inlineCount[2], pad[2]). */
+const IDENT_RULES_OFFSET = 8;
+const POLICY_KEY_SIZE = policyKey.size;
+const POLICY_VALUE_SIZE = policyValue.size;
+
+/** A buffer and a DataView on it: DataView writes compile to plain stores. */
+interface Out {
+  buf: Buffer;
+  view: DataView;
+}
+
+function out(size: number): Out {
+  const buf = Buffer.alloc(size);
+  return { buf, view: new DataView(buf.buffer, buf.byteOffset, buf.length) };
+}
+
+// The codecs' range checks, kept: an out-of-range number throws the same error as before.
+function u8(o: Out, offset: number, value: number): void {
+  if (value > 0xff || value < 0) o.buf.writeUInt8(value, offset);
+  o.view.setUint8(offset, value);
+}
+
+function u32le(o: Out, offset: number, value: number): void {
+  if (value > 0xffffffff || value < 0) o.buf.writeUInt32LE(value, offset);
+  o.view.setUint32(offset, value, true);
+}
+
+function u32be(o: Out, offset: number, value: number): void {
+  if (value > 0xffffffff || value < 0) o.buf.writeUInt32BE(value, offset);
+  o.view.setUint32(offset, value, false);
+}
+
+function u16be(o: Out, offset: number, value: number): void {
+  if (value > 0xffff || value < 0) o.buf.writeUInt16BE(value, offset);
+  o.view.setUint16(offset, value, false);
+}
+
+/** A 128-bit address as 16 big-endian bytes, as toBytes() gives them. */
+function writeAddress(o: Out, offset: number, addr: bigint): void {
+  o.view.setBigUint64(offset, BigInt.asUintN(64, addr >> 64n), false);
+  o.view.setBigUint64(offset + 8, BigInt.asUintN(64, addr), false);
+}
+
+/**
+ * What packIdentities() gives, encoded straight into the buffers of the batch updates:
+ * the exact-address hash, the identity trie and the overflow policy trie, in the same
+ * order and with the same bytes, without an object per entry.
+ */
+export function encodeIdentities(compiled: CompiledPolicy): {
+  exact: EncodedEntries;
+  prefixes: EncodedEntries;
+  overflow: EncodedEntries;
+} {
+  const entries = compiled.entries;
+  const identities = compiled.identities;
+
+  // A dense index per set: the compiler numbers sets from 0, but accept any numbers.
+  let maxSet = 0;
+  let dense = true;
+  for (const e of entries) {
+    const set = e.set;
+    if (!(Number.isInteger(set) && set >= 0)) dense = false;
+    else if (set > maxSet) maxSet = set;
+    if (e.direction !== Direction.ingress && e.direction !== Direction.egress)
+      throw new TypeError(`policy entry with direction ${e.direction}`);
+  }
+  for (const { set } of identities) {
+    if (!(Number.isInteger(set) && set >= 0)) dense = false;
+    else if (set > maxSet) maxSet = set;
+  }
+  if (maxSet > 4 * (entries.length + identities.length) + 1024) dense = false;
+  const entrySet = new Int32Array(entries.length);
+  const identitySet = new Int32Array(identities.length);
+  let setCount: number;
+  if (dense) {
+    for (let i = 0; i < entries.length; i++) entrySet[i] = entries[i]!.set;
+    for (let i = 0; i < identities.length; i++) identitySet[i] = identities[i]!.set;
+    setCount = maxSet + 1;
+  } else {
+    const ids = new Map<number, number>();
+    const indexOf = (set: number) => {
+      let id = ids.get(set);
+      if (id === undefined) {
+        id = ids.size;
+        ids.set(set, id);
+      }
+      return id;
+    };
+    for (let i = 0; i < entries.length; i++) entrySet[i] = indexOf(entries[i]!.set);
+    for (let i = 0; i < identities.length; i++) identitySet[i] = indexOf(identities[i]!.set);
+    setCount = ids.size;
+  }
+
+  // Entries per (set, direction), in their order: a counting sort.
+  const starts = new Int32Array(setCount * 2 + 1);
+  for (let i = 0; i < entries.length; i++) starts[entrySet[i]! * 2 + entries[i]!.direction + 1]!++;
+  for (let i = 1; i < starts.length; i++) starts[i]! += starts[i - 1]!;
+  const fillAt = starts.slice(0, setCount * 2);
+  const order = new Int32Array(entries.length);
+  for (let i = 0; i < entries.length; i++) order[fillAt[entrySet[i]! * 2 + entries[i]!.direction]!++] = i;
+
+  let exactCount = 0;
+  for (const { prefix } of identities) if (prefix.len === 128) exactCount++;
+  const prefixCount = identities.length - exactCount;
+  const exactKeys = out(exactCount * IDENT_EXACT_KEY_SIZE);
+  const exactValues = out(exactCount * IDENT_VALUE_SIZE);
+  const prefixKeys = out(prefixCount * IDENT_KEY_SIZE);
+  const prefixValues = out(prefixCount * IDENT_VALUE_SIZE);
+  let overflowKeys: Out | undefined;
+  let overflowValues: Out | undefined;
+  let overflowCount = 0;
+
+  // Each set's value is encoded where its first identity goes and copied for the others:
+  // valueAt is -1, or the entry number << 1 | (1 for the trie, 0 for the hash).
+  const valueAt = new Int32Array(setCount).fill(-1);
+  let nExact = 0;
+  let nPrefix = 0;
+  for (let n = 0; n < identities.length; n++) {
+    const { prefix, set } = identities[n]!;
+    const id = identitySet[n]!;
+    let values: Out;
+    let slot: number;
+    if (prefix.len === 128) {
+      writeAddress(exactKeys, nExact * IDENT_EXACT_KEY_SIZE, prefix.addr);
+      values = exactValues;
+      slot = nExact++ << 1;
+    } else {
+      // struct nw_ident_key { __u32 prefixlen; __u8 addr[16]; }
+      const k = nPrefix * IDENT_KEY_SIZE;
+      u32le(prefixKeys, k, prefix.len);
+      writeAddress(prefixKeys, k + 4, prefix.addr);
+      values = prefixValues;
+      slot = (nPrefix++ << 1) | 1;
+    }
+    const offset = (slot >> 1) * IDENT_VALUE_SIZE;
+    const at = valueAt[id]!;
+    if (at >= 0) {
+      const source = at & 1 ? prefixValues : exactValues;
+      const from = (at >> 1) * IDENT_VALUE_SIZE;
+      source.buf.copy(values.buf, offset, from, from + IDENT_VALUE_SIZE);
+      continue;
+    }
+    valueAt[id] = slot;
+    // struct nw_ident_value { __u32 set; __u8 inline_count[2]; __u8 pad[2]; struct nw_inline_rule rules[2][4]; }
+    u32le(values, offset, set);
+    for (let dir = 0; dir < 2; dir++) {
+      const start = starts[id * 2 + dir]!;
+      const count = starts[id * 2 + dir + 1]! - start;
+      if (count > INLINE_RULES) {
+        values.view.setUint8(offset + 4 + dir, INLINE_OVERFLOW);
+        if (!overflowKeys || !overflowValues) {
+          overflowKeys = out(entries.length * POLICY_KEY_SIZE);
+          overflowValues = out(entries.length * POLICY_VALUE_SIZE);
+        }
+        for (let i = start; i < start + count; i++) {
+          const e = entries[order[i]!]!;
+          const k = overflowCount * POLICY_KEY_SIZE;
+          const v = overflowCount * POLICY_VALUE_SIZE;
+          // struct nw_policy_key { __u32 prefixlen; __be32 set; __u8 direction; __u8 proto; __be16 port; }
+          u32le(overflowKeys, k, e.prefixlen);
+          u32be(overflowKeys, k + 4, e.set);
+          u8(overflowKeys, k + 8, e.direction);
+          u8(overflowKeys, k + 9, e.proto);
+          u16be(overflowKeys, k + 10, e.port);
+          // struct nw_policy_value { __u8 verdict; __u8 pad[3]; __u32 rule; }
+          u8(overflowValues, v, e.verdict);
+          u32le(overflowValues, v + 4, e.rule);
+          overflowCount++;
+        }
+        continue;
+      }
+      values.view.setUint8(offset + 4 + dir, count);
+      for (let i = 0; i < count; i++) {
+        const e = entries[order[start + i]!]!;
+        // struct nw_inline_rule { __u32 start; __u8 bits; __u8 verdict; __u16 pad; __u32 rule; }
+        const r = offset + IDENT_RULES_OFFSET + (dir * INLINE_RULES + i) * INLINE_RULE_SIZE;
+        u32le(values, r, (e.proto << 16) | e.port);
+        u8(values, r + 4, e.prefixlen - POLICY_PREFIX_L3);
+        u8(values, r + 5, e.verdict);
+        u32le(values, r + 8, e.rule);
+      }
+    }
+  }
+  const encoded = (
+    keys: Out | undefined,
+    values: Out | undefined,
+    count: number,
+    keySize: number,
+    valueSize: number,
+  ) => ({
+    keys: keys?.buf ?? Buffer.alloc(0),
+    values: values?.buf ?? Buffer.alloc(0),
+    count,
+    keySize,
+    valueSize,
+  });
+  return {
+    exact: encoded(exactKeys, exactValues, exactCount, IDENT_EXACT_KEY_SIZE, IDENT_VALUE_SIZE),
+    prefixes: encoded(prefixKeys, prefixValues, prefixCount, IDENT_KEY_SIZE, IDENT_VALUE_SIZE),
+    overflow: encoded(overflowKeys, overflowValues, overflowCount, POLICY_KEY_SIZE, POLICY_VALUE_SIZE),
+  };
+}
+
 export class FirewallMaps {
   private readonly active: BpfMap<number, ActiveSlot>;
   private readonly outerIdent: BpfMap<number, number>;
@@ -165,7 +397,7 @@ export class FirewallMaps {
     const slot = current.slot === 0 ? 1 : 0;
     const inner: OwnedMap[] = [];
     try {
-      const packed = packIdentities(compiled);
+      const encoded = encodeIdentities(compiled);
       const ident = createMap({
         type: MapType.lpmTrie,
         name: 'nw_fw_ident_in',
@@ -175,7 +407,7 @@ export class FirewallMaps {
         flags: BPF_F_NO_PREALLOC,
       });
       inner.push(ident);
-      fill(new BpfMap(ident, identKey, identValue), packed.prefixes);
+      fillRaw(new BpfMap(ident, identKey, identValue), encoded.prefixes);
       const exact = createMap({
         type: MapType.hash,
         name: 'nw_fw_ident_ex',
@@ -185,7 +417,7 @@ export class FirewallMaps {
         flags: BPF_F_NO_PREALLOC,
       });
       inner.push(exact);
-      fill(new BpfMap(exact, identExactKey, identValue), packed.exact);
+      fillRaw(new BpfMap(exact, identExactKey, identValue), encoded.exact);
       const policy = createMap({
         type: MapType.lpmTrie,
         name: 'nw_fw_policy_in',
@@ -195,16 +427,7 @@ export class FirewallMaps {
         flags: BPF_F_NO_PREALLOC,
       });
       inner.push(policy);
-      fill(
-        new BpfMap(policy, policyKey, policyValue),
-        packed.overflow.map(
-          (e) =>
-            [
-              { prefixlen: e.prefixlen, set: e.set, direction: e.direction, proto: e.proto, port: e.port },
-              { verdict: e.verdict, pad: ZERO_PAD3, rule: e.rule },
-            ] as const,
-        ),
-      );
+      fillRaw(new BpfMap(policy, policyKey, policyValue), encoded.overflow);
       const stats = createMap({
         type: MapType.array,
         name: 'nw_fw_stats_in',

@@ -1,0 +1,193 @@
+/**
+ * FirewallMaps.apply writes the maps from encodeIdentities(): its buffers must
+ * hold, byte for byte and in the same order, what the codecs make of
+ * packIdentities() (the exact-address hash, the identity trie and the overflow
+ * policy trie).
+ */
+import { describe, expect, it } from 'vitest';
+import type { Codec } from '../../bpf/codec.js';
+import { identExactKey, identKey, identValue, policyKey, policyValue } from '../../bpf/codecs/firewall.js';
+import { encodeIdentities, packIdentities } from '../../daemon/firewall/actuator.js';
+import { type CompiledPolicy, compilePolicies, type NodeFacts } from '../../host-policies/compile.js';
+import type { HostPolicy, L4Match, Rule } from '../../host-policies/model.js';
+
+const FACTS: NodeFacts = {
+  nodeName: 'node-e',
+  labels: {},
+  hostAddresses: ['10.9.0.5', 'fd00::5'],
+  remoteNodeAddresses: ['10.9.0.6'],
+  clusterCIDRs: ['10.244.0.0/16'],
+  apiServerAddresses: [],
+};
+
+function encodeAll<T>(codec: Codec<T>, items: readonly T[]): Buffer {
+  const buf = Buffer.alloc(items.length * codec.size);
+  items.forEach((item, i) => {
+    codec.encode(item, buf, i * codec.size);
+  });
+  return buf;
+}
+
+/** The bytes apply() wrote before encodeIdentities(): packIdentities() through the codecs. */
+function viaCodecs(compiled: CompiledPolicy) {
+  const packed = packIdentities(compiled);
+  return {
+    exactKeys: encodeAll(
+      identExactKey,
+      packed.exact.map(([k]) => k),
+    ),
+    exactValues: encodeAll(
+      identValue,
+      packed.exact.map(([, v]) => v),
+    ),
+    prefixKeys: encodeAll(
+      identKey,
+      packed.prefixes.map(([k]) => k),
+    ),
+    prefixValues: encodeAll(
+      identValue,
+      packed.prefixes.map(([, v]) => v),
+    ),
+    overflowKeys: encodeAll(
+      policyKey,
+      packed.overflow.map((e) => ({
+        prefixlen: e.prefixlen,
+        set: e.set,
+        direction: e.direction,
+        proto: e.proto,
+        port: e.port,
+      })),
+    ),
+    overflowValues: encodeAll(
+      policyValue,
+      packed.overflow.map((e) => ({ verdict: e.verdict, pad: new Uint8Array(3), rule: e.rule })),
+    ),
+    counts: [packed.exact.length, packed.prefixes.length, packed.overflow.length],
+  };
+}
+
+function direct(compiled: CompiledPolicy) {
+  const { exact, prefixes, overflow } = encodeIdentities(compiled);
+  const used = (e: typeof exact, which: 'keys' | 'values') =>
+    e[which].subarray(0, e.count * (which === 'keys' ? e.keySize : e.valueSize));
+  return {
+    exactKeys: used(exact, 'keys'),
+    exactValues: used(exact, 'values'),
+    prefixKeys: used(prefixes, 'keys'),
+    prefixValues: used(prefixes, 'values'),
+    overflowKeys: used(overflow, 'keys'),
+    overflowValues: used(overflow, 'values'),
+    counts: [exact.count, prefixes.count, overflow.count],
+  };
+}
+
+function expectSameBytes(compiled: CompiledPolicy): number[] {
+  const want = viaCodecs(compiled);
+  const got = direct(compiled);
+  for (const key of Object.keys(want) as (keyof typeof want)[]) {
+    if (key === 'counts') continue;
+    // Hex, so that a mismatch shows where.
+    expect([key, got[key].toString('hex')]).toEqual([key, want[key].toString('hex')]);
+  }
+  expect(got.counts).toEqual(want.counts);
+  return got.counts;
+}
+
+const ports = (...list: number[]): L4Match[] =>
+  list.map((port) => ({ kind: 'ports', protocol: 'TCP', port, endPort: port }));
+
+/** Rules over /24, /32, /64 and /128 sources; some with many ports (their sets overflow), some deny, some egress. */
+function ruleSet(count: number): HostPolicy[] {
+  const policies: HostPolicy[] = [];
+  const rules: { rule: Omit<Rule, 'index'>; section: 'ingress' | 'ingressDeny' | 'egress' }[] = [];
+  for (let k = 0; k < count; k++) {
+    const cidr = [
+      `10.${128 + (k >> 8)}.${k & 255}.0/24`,
+      `172.16.${(k >> 8) & 255}.${k & 255}/32`,
+      `fd00:64:0:${k.toString(16)}::/64`,
+      `fd00:128::${k.toString(16)}/128`,
+    ][k % 4]!;
+    const l4: L4Match[] | 'any' =
+      k % 13 === 0 ? 'any' : k % 7 === 0 ? ports(22, 80, 443, 8080, 9090, 10250) : ports(22 + (k % 5));
+    const section = k % 11 === 0 ? 'ingressDeny' : k % 17 === 0 ? 'egress' : 'ingress';
+    rules.push({ rule: { peers: [{ kind: 'cidr', cidr, except: [] }], l4 }, section });
+  }
+  // A few shared peers, so that several identities share a set's value.
+  rules.push(
+    { rule: { peers: [{ kind: 'entity', entity: 'cluster' }], l4: ports(10250) }, section: 'ingress' },
+    { rule: { peers: [{ kind: 'entity', entity: 'world' }], l4: ports(443) }, section: 'ingress' },
+  );
+  for (let i = 0; i < rules.length; i += 100) {
+    const chunk = rules.slice(i, i + 100);
+    const of = (section: string) =>
+      chunk.filter((r) => r.section === section).map((r, index): Rule => ({ index, ...r.rule }));
+    policies.push({
+      name: `e${i / 100}`,
+      source: 'test',
+      audit: i % 300 === 100,
+      nodeSelector: { matchLabels: {}, matchExpressions: [] },
+      ingress: of('ingress'),
+      ingressDeny: of('ingressDeny'),
+      egress: of('egress'),
+      egressDeny: [],
+      defaultDeny: { ingress: true, egress: true },
+      warnings: [],
+    });
+  }
+  return policies;
+}
+
+describe('encodeIdentities', () => {
+  it('gives the codecs’ bytes for a compiled rule set with inline and overflowing sets', () => {
+    const compiled = compilePolicies(ruleSet(3000), FACTS);
+    const [exact, prefixes, overflow] = expectSameBytes(compiled);
+    expect(exact).toBeGreaterThan(1000);
+    expect(prefixes).toBeGreaterThan(1000);
+    expect(overflow).toBeGreaterThan(1000);
+  });
+
+  it('handles sets shared by identities, sparse set numbers and addresses of every size', () => {
+    const compiled = compilePolicies(ruleSet(200), FACTS);
+    const sparse: CompiledPolicy = {
+      ...compiled,
+      entries: compiled.entries.map((e) => ({ ...e, set: e.set * 1_000_003 })),
+      identities: compiled.identities.map((i) => ({ ...i, set: i.set * 1_000_003 })),
+    };
+    expectSameBytes(sparse);
+    const set = (n: number) => compiled.identities[n % compiled.identities.length]!.set;
+    const odd: CompiledPolicy = {
+      ...compiled,
+      identities: [
+        { prefix: { addr: (1n << 128n) - 1n, len: 128 }, set: set(1) },
+        { prefix: { addr: 0n, len: 128 }, set: set(2) },
+        { prefix: { addr: (1n << 53n) - 1n, len: 128 }, set: set(1) },
+        { prefix: { addr: 1n << 53n, len: 100 }, set: set(3) },
+        { prefix: { addr: 0xfd00n << 112n, len: 8 }, set: set(3) },
+        { prefix: { addr: 0xfd00n << 112n, len: 8 }, set: set(1) },
+        { prefix: { addr: 0n, len: 0 }, set: 0 },
+      ],
+    };
+    expectSameBytes(odd);
+    expectSameBytes({ ...compiled, identities: [], entries: [] });
+  });
+
+  it('rejects what the codecs rejected', () => {
+    const compiled = compilePolicies(ruleSet(20), FACTS);
+    const bad = (change: Record<string, number>): CompiledPolicy => ({
+      ...compiled,
+      entries: compiled.entries.map((e, i) => (i === 0 ? { ...e, ...change } : e)),
+    });
+    const changes: Record<string, number>[] = [
+      { rule: -1 },
+      { rule: 2 ** 32 },
+      { prefixlen: 39 },
+      { verdict: 256 },
+    ];
+    for (const change of changes) {
+      expect(() => packIdentities(bad(change))).not.toThrow();
+      expect(() => viaCodecs(bad(change))).toThrow(RangeError);
+      expect(() => encodeIdentities(bad(change))).toThrow(RangeError);
+    }
+    expect(() => encodeIdentities(bad({ direction: 2 }))).toThrow(TypeError);
+  });
+});
