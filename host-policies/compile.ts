@@ -22,7 +22,7 @@ import {
   type VerdictCode,
 } from '../bpf/codecs/firewall.js';
 import type { HostPolicy, L4Match, Peer } from './model.js';
-import { addrOfWords, formatPrefix, type Prefix, parsePrefixWords, ROOT } from './prefix.js';
+import { addrOfWords, type Prefix, parsePrefixWords, ROOT } from './prefix.js';
 import { matchesLabels } from './selector.js';
 
 export interface NodeFacts {
@@ -931,9 +931,4 @@ export function compilePolicies(
     selected: selected.map((p) => p.name),
     warnings: selected.flatMap((p) => p.warnings.map((w) => `${p.name}: ${w}`)),
   };
-}
-
-/** For messages and trace output. */
-export function describePrefix(p: Prefix): string {
-  return formatPrefix(p);
 }
