@@ -366,6 +366,20 @@ export function encodeIdentities(compiled: CompiledPolicy): {
   };
 }
 
+/** A fresh, unpreallocated inner map for the next generation; `owned` closes it after the swap. */
+function newInnerMap(
+  owned: OwnedMap[],
+  type: number,
+  name: string,
+  key: { size: number },
+  maxEntries: number,
+  valueSize = identValue.size,
+): OwnedMap {
+  const map = createMap({ type, name, keySize: key.size, valueSize, maxEntries, flags: BPF_F_NO_PREALLOC });
+  owned.push(map);
+  return map;
+}
+
 export class FirewallMaps {
   private readonly active: BpfMap<number, ActiveSlot>;
   private readonly outerIdent: BpfMap<number, number>;
@@ -398,35 +412,18 @@ export class FirewallMaps {
     const inner: OwnedMap[] = [];
     try {
       const encoded = encodeIdentities(compiled);
-      const ident = createMap({
-        type: MapType.lpmTrie,
-        name: 'nw_fw_ident_in',
-        keySize: identKey.size,
-        valueSize: identValue.size,
-        maxEntries: IDENT_MAX,
-        flags: BPF_F_NO_PREALLOC,
-      });
-      inner.push(ident);
+      const ident = newInnerMap(inner, MapType.lpmTrie, 'nw_fw_ident_in', identKey, IDENT_MAX);
       fillRaw(new BpfMap(ident, identKey, identValue), encoded.prefixes);
-      const exact = createMap({
-        type: MapType.hash,
-        name: 'nw_fw_ident_ex',
-        keySize: identExactKey.size,
-        valueSize: identValue.size,
-        maxEntries: IDENT_MAX,
-        flags: BPF_F_NO_PREALLOC,
-      });
-      inner.push(exact);
+      const exact = newInnerMap(inner, MapType.hash, 'nw_fw_ident_ex', identExactKey, IDENT_MAX);
       fillRaw(new BpfMap(exact, identExactKey, identValue), encoded.exact);
-      const policy = createMap({
-        type: MapType.lpmTrie,
-        name: 'nw_fw_policy_in',
-        keySize: policyKey.size,
-        valueSize: policyValue.size,
-        maxEntries: POLICY_MAX,
-        flags: BPF_F_NO_PREALLOC,
-      });
-      inner.push(policy);
+      const policy = newInnerMap(
+        inner,
+        MapType.lpmTrie,
+        'nw_fw_policy_in',
+        policyKey,
+        POLICY_MAX,
+        policyValue.size,
+      );
       fillRaw(new BpfMap(policy, policyKey, policyValue), encoded.overflow);
       const stats = createMap({
         type: MapType.array,

@@ -8,6 +8,7 @@
  * source (parser, always-allowed traffic, conntrack, host check, identity and
  * policy lookups, defaults).
  */
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ctKey,
@@ -61,6 +62,7 @@ import {
   udp,
 } from '../support/packets.js';
 import { BPF_OBJECT } from '../support/paths.js';
+import { SeededRandom } from '../support/random.js';
 
 const PASS = 0xffffffff; // TC_ACT_UNSPEC (-1) as the u32 retval
 const DROP = 2; // TC_ACT_SHOT
@@ -1121,37 +1123,9 @@ class DatapathModel {
 // ---------------------------------------------------------------------------
 // Packet generation
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-class Gen {
-  readonly random: () => number;
-  constructor(seed: number) {
-    this.random = mulberry32(seed);
-  }
-  int(lo: number, hi: number): number {
-    return lo + Math.floor(this.random() * (hi - lo + 1));
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[Math.floor(this.random() * items.length)]!;
-  }
-  chance(p: number): boolean {
-    return this.random() < p;
-  }
-  bytes(n: number): Buffer {
-    const out = Buffer.alloc(n);
-    for (let i = 0; i < n; i++) out[i] = this.int(0, 255);
-    return out;
-  }
-}
+/** Random rules and packets, reproducible from a seed. */
+const Gen = SeededRandom;
+type Gen = SeededRandom;
 
 const V4_POOL = [
   HOST4,

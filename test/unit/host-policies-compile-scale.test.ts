@@ -6,10 +6,12 @@
  * host-policies-compile.test.ts: the datapath's two longest-prefix lookups over
  * the compiled maps must give the verdict a naive reading of the rules gives.
  */
+
 import { describe, expect, it } from 'vitest';
 import { Direction, Verdict } from '../../bpf/codecs/firewall.js';
 import { type CompiledPolicy, compilePolicies, type NodeFacts } from '../../host-policies/compile.js';
 import type { HostPolicy, L4Match, Peer, Rule } from '../../host-policies/model.js';
+import { SeededRandom } from '../support/random.js';
 
 const TCP = 6;
 
@@ -22,36 +24,9 @@ const FACTS: NodeFacts = {
   apiServerAddresses: [],
 };
 
-function mulberry32(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-class Gen {
-  readonly random: () => number;
-  constructor(seed: number) {
-    this.random = mulberry32(seed);
-  }
-  int(lo: number, hi: number): number {
-    return lo + Math.floor(this.random() * (hi - lo + 1));
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[Math.floor(this.random() * items.length)]!;
-  }
-  chance(p: number): boolean {
-    return this.random() < p;
-  }
-  bits(n: number): bigint {
-    let out = 0n;
-    for (let i = 0; i < n; i += 16) out = (out << 16n) | BigInt(this.int(0, 0xffff));
-    return out & ((1n << BigInt(n)) - 1n);
-  }
-}
+/** Random rules and packets, reproducible from a seed. */
+const Gen = SeededRandom;
+type Gen = SeededRandom;
 
 // ---------------------------------------------------------------------------
 // Addresses, independent of host-policies/prefix.ts

@@ -6,6 +6,7 @@
  * randomized property test compares that evaluator with a naive, direct
  * reading of the policies' semantics.
  */
+
 import { describe, expect, it } from 'vitest';
 import { Direction, POLICY_PREFIX_L3, Verdict, type VerdictCode } from '../../bpf/codecs/firewall.js';
 import {
@@ -25,6 +26,7 @@ import type {
 } from '../../host-policies/model.js';
 import { formatPrefix, parsePrefix } from '../../host-policies/prefix.js';
 import { matchesLabels } from '../../host-policies/selector.js';
+import { SeededRandom } from '../support/random.js';
 
 // ---------------------------------------------------------------------------
 // Builders
@@ -984,37 +986,9 @@ describe('IPv4 and IPv6 together', () => {
 // ---------------------------------------------------------------------------
 // Randomized: the compiled maps against the naive reading
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-class Gen {
-  readonly random: () => number;
-  constructor(seed: number) {
-    this.random = mulberry32(seed);
-  }
-  int(lo: number, hi: number): number {
-    return lo + Math.floor(this.random() * (hi - lo + 1));
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[Math.floor(this.random() * items.length)]!;
-  }
-  chance(p: number): boolean {
-    return this.random() < p;
-  }
-  bits(n: number): bigint {
-    let out = 0n;
-    for (let i = 0; i < n; i += 16) out = (out << 16n) | BigInt(this.int(0, 0xffff));
-    return out & ((1n << BigInt(n)) - 1n);
-  }
-}
+/** Random rules and packets, reproducible from a seed. */
+const Gen = SeededRandom;
+type Gen = SeededRandom;
 
 function formatNet(family: 4 | 6, value: bigint, len?: number): string {
   let text: string;
