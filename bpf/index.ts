@@ -10,3 +10,4 @@ export * from './netns.js';
 export * from './object.js';
 export * from './ringbuf.js';
 export * from './test-run.js';
+export * from './unix-datagram.js';

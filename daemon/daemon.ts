@@ -22,6 +22,7 @@ import type { TraceQuery } from './firewall/trace.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { controlSocketPath } from './paths.js';
+import { SystemdNotifier } from './sd-notify.js';
 import { VERSION } from './version.js';
 
 export interface DaemonOptions {
@@ -55,6 +56,7 @@ export class Daemon {
   private resyncTimer: NodeJS.Timeout | undefined;
   private hostAddresses = '';
   private readonly metrics = new Metrics();
+  private notifier!: SystemdNotifier;
   private control!: ControlServer;
   private devices: string[] = [];
   private readonly startedAt = new Date();
@@ -110,6 +112,9 @@ export class Daemon {
       // Metrics are not worth failing the firewall for; say so and carry on.
       log.error({ err: String(error), address: config.metrics.listen }, 'cannot serve metrics');
     }
+    this.notifier = new SystemdNotifier((error) => log.error({ err: String(error) }, 'sd_notify failed'));
+    this.notifier.ready(this.summary());
+    this.notifier.startWatchdog();
     log.info(
       { nodeName: config.nodeName, pinDir, devices: this.devices, attachments: this.datapath.attachments() },
       'nodewarden started',
@@ -172,6 +177,7 @@ export class Daemon {
   /** Re-reads the config. Invalid input leaves the running state untouched. */
   reload(): DaemonStatus['lastReload'] {
     const at = new Date().toISOString();
+    this.notifier?.notify({ RELOADING: '1' });
     try {
       this.config = loadConfig(this.options.configPath);
       const policiesOk = this.firewall.sync(this.config);
@@ -185,7 +191,20 @@ export class Daemon {
       this.lastReload = { at, ok: false, error: message };
       this.options.log.error({ err: message }, 'reload rejected; the last good configuration stays in force');
     }
+    this.notifier?.ready(this.summary());
     return this.lastReload;
+  }
+
+  /** One line for systemd's STATUS=. */
+  private summary(): string {
+    const fw = this.firewall.status();
+    const failed = this.datapath.attachments().filter((a) => a.state === 'failed').length;
+    return [
+      `devices ${this.devices.join(',') || 'none'}`,
+      `policy generation ${fw.generation} (${fw.policies.length} policies)`,
+      ...(failed > 0 ? [`${failed} attachments failed`] : []),
+      ...(fw.lastError ? ['last policy input rejected'] : []),
+    ].join('; ');
   }
 
   status(): DaemonStatus {
@@ -207,6 +226,7 @@ export class Daemon {
 
   /** Stops serving. The pinned datapath keeps running: that is the point. */
   async stop(): Promise<void> {
+    this.notifier?.stop();
     await this.control?.close();
     await this.metrics.close();
     this.netlink?.close();

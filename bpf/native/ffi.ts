@@ -330,6 +330,16 @@ export const c = {
     len: number,
     flags: number,
   ) => number | bigint,
+  sendto: libc.func(
+    'intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)',
+  ) as (
+    fd: number,
+    buf: Buffer,
+    len: number,
+    flags: number,
+    addr: Buffer,
+    addrLen: number,
+  ) => number | bigint,
   mount: libc.func(
     'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)',
   ) as (source: string, target: string, fstype: string, flags: number, data: null) => number,

@@ -42,9 +42,14 @@ export function daemonFiles(configYaml: string): DaemonFiles {
   };
 }
 
-export async function startDaemon(host: Host, files: DaemonFiles, pinDir: string): Promise<DaemonInstance> {
+export async function startDaemon(
+  host: Host,
+  files: DaemonFiles,
+  pinDir: string,
+  env?: Record<string, string>,
+): Promise<DaemonInstance> {
   const paths = ['--config', files.configPath, '--pin-dir', pinDir, '--run-dir', files.runDir];
-  const proc = host.spawn(['node', CLI_BUNDLE, 'daemon', ...paths]);
+  const proc = host.spawn(['node', CLI_BUNDLE, 'daemon', ...paths], env ? { env } : undefined);
   await proc.waitForOutput(/nodewarden started/, 15_000);
   const socket = controlSocketPath(files.runDir);
   return {
