@@ -52,8 +52,11 @@ function parseV6(text: string): bigint {
   return groups.reduce((acc, g) => (acc << 16n) | BigInt(Number.parseInt(g, 16)), 0n);
 }
 
-/** The general parser: every spelling node:net accepts (zones, embedded dotted quads, odd lengths). */
-function parsePrefixSlow(text: string): Prefix {
+/**
+ * The general parser: every spelling node:net accepts (zones, embedded dotted
+ * quads, odd lengths). The fast paths fall back to it, and tests hold them to it.
+ */
+export function parsePrefixSlow(text: string): Prefix {
   const [addrText, lenText] = text.split('/') as [string, string | undefined];
   if (isIPv4(addrText)) {
     const len = lenText === undefined ? 32 : Number(lenText);

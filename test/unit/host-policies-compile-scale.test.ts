@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { Direction, Verdict } from '../../bpf/codecs/firewall.js';
 import { type CompiledPolicy, compilePolicies, type NodeFacts } from '../../host-policies/compile.js';
 import type { HostPolicy, L4Match, Peer, Rule } from '../../host-policies/model.js';
+import { formatNet, maskNet, type Net, parseNet } from '../support/nets.js';
 import { SeededRandom } from '../support/random.js';
 
 const TCP = 6;
@@ -29,46 +30,7 @@ const Gen = SeededRandom;
 type Gen = SeededRandom;
 
 // ---------------------------------------------------------------------------
-// Addresses, independent of host-policies/prefix.ts
-
-interface Net {
-  family: 4 | 6;
-  value: bigint;
-  len: number;
-}
-
-function parseNet(text: string): Net {
-  const [addr, lenText] = text.split('/') as [string, string | undefined];
-  if (addr.includes(':')) {
-    const [head, tail] = addr.includes('::') ? addr.split('::') : [addr, undefined];
-    const left = head ? head.split(':') : [];
-    const right = tail ? tail.split(':') : [];
-    const groups =
-      tail === undefined ? left : [...left, ...Array(8 - left.length - right.length).fill('0'), ...right];
-    const value = groups.reduce((acc, g) => (acc << 16n) | BigInt(Number.parseInt(g, 16)), 0n);
-    return { family: 6, value, len: lenText === undefined ? 128 : Number(lenText) };
-  }
-  const value = addr.split('.').reduce((acc, o) => (acc << 8n) | BigInt(Number(o)), 0n);
-  return { family: 4, value, len: lenText === undefined ? 32 : Number(lenText) };
-}
-
-function formatNet(family: 4 | 6, value: bigint, len?: number, compress = false): string {
-  let text: string;
-  if (family === 4) text = [24n, 16n, 8n, 0n].map((s) => String((value >> s) & 0xffn)).join('.');
-  else {
-    const groups: string[] = [];
-    for (let i = 7; i >= 0; i--) groups.push(((value >> BigInt(i * 16)) & 0xffffn).toString(16));
-    text = groups.join(':');
-    // The longest run of zero groups as "::" (the compiler must read both spellings).
-    if (compress) text = `:${text}:`.replace(/(:0)+:/, '::').replace(/^:(?!:)|(?<!:):$/g, '');
-  }
-  return len === undefined ? text : `${text}/${len}`;
-}
-
-const maskNet = (family: 4 | 6, value: bigint, len: number): bigint => {
-  const shift = BigInt((family === 4 ? 32 : 128) - len);
-  return (value >> shift) << shift;
-};
+// Addresses (test/support/nets.ts is independent of host-policies/prefix.ts)
 
 /** The datapath's 128-bit key of an address: IPv4 as ::ffff:a.b.c.d. */
 const mapped = (a: Net) => (a.family === 4 ? (0xffffn << 32n) | a.value : a.value);

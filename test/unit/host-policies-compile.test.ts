@@ -26,6 +26,7 @@ import type {
 } from '../../host-policies/model.js';
 import { formatPrefix, parsePrefix } from '../../host-policies/prefix.js';
 import { matchesLabels } from '../../host-policies/selector.js';
+import { formatNet, maskNet, parseNet } from '../support/nets.js';
 import { SeededRandom } from '../support/random.js';
 
 // ---------------------------------------------------------------------------
@@ -241,38 +242,6 @@ function expectWellFormed(compiled: CompiledPolicy): void {
 
 // ---------------------------------------------------------------------------
 // Naive evaluator: the policies' semantics read directly, no prefixes shared
-
-interface Net {
-  family: 4 | 6;
-  value: bigint;
-  len: number;
-}
-
-const netCache = new Map<string, Net>();
-
-function parseNet(text: string): Net {
-  let net = netCache.get(text);
-  if (!net) {
-    net = parseNetUncached(text);
-    netCache.set(text, net);
-  }
-  return net;
-}
-
-function parseNetUncached(text: string): Net {
-  const [addr, lenText] = text.split('/') as [string, string | undefined];
-  if (addr.includes(':')) {
-    const [head, tail] = addr.includes('::') ? addr.split('::') : [addr, undefined];
-    const left = head ? head.split(':') : [];
-    const right = tail ? tail.split(':') : [];
-    const groups =
-      tail === undefined ? left : [...left, ...Array(8 - left.length - right.length).fill('0'), ...right];
-    const value = groups.reduce((acc, g) => (acc << 16n) | BigInt(Number.parseInt(g, 16)), 0n);
-    return { family: 6, value, len: lenText === undefined ? 128 : Number(lenText) };
-  }
-  const value = addr.split('.').reduce((acc, o) => (acc << 8n) | BigInt(Number(o)), 0n);
-  return { family: 4, value, len: lenText === undefined ? 32 : Number(lenText) };
-}
 
 function inNet(address: string, net: string): boolean {
   const a = parseNet(address);
@@ -989,24 +958,6 @@ describe('IPv4 and IPv6 together', () => {
 /** Random rules and packets, reproducible from a seed. */
 const Gen = SeededRandom;
 type Gen = SeededRandom;
-
-function formatNet(family: 4 | 6, value: bigint, len?: number): string {
-  let text: string;
-  if (family === 4) {
-    text = [24n, 16n, 8n, 0n].map((s) => String((value >> s) & 0xffn)).join('.');
-  } else {
-    const groups: string[] = [];
-    for (let i = 7; i >= 0; i--) groups.push(((value >> BigInt(i * 16)) & 0xffffn).toString(16));
-    text = groups.join(':');
-  }
-  return len === undefined ? text : `${text}/${len}`;
-}
-
-const maskNet = (family: 4 | 6, value: bigint, len: number): bigint => {
-  const bits = family === 4 ? 32 : 128;
-  const shift = BigInt(bits - len);
-  return (value >> shift) << shift;
-};
 
 /** A small address universe, so that prefixes nest and overlap often. */
 function randomAddress(g: Gen, family: 4 | 6): bigint {
