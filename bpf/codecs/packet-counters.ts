@@ -5,7 +5,6 @@ export const PACKET_COUNTERS_MAP = 'nw_pkt_counters';
 
 /** enum nw_counter_slot */
 export const CounterSlot = { xdp: 0, tcIngress: 1, tcEgress: 2 } as const;
-export type CounterSlotName = keyof typeof CounterSlot;
 
 export const packetCounterKey = u32;
 
