@@ -11,8 +11,13 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # Build: clang/llvm/libbpf-dev/linux-libc-dev/make. Run: libbpf1, iproute2.
-# Tests: bpftool, iputils-ping, util-linux (umount), openssh-server (the SSH lockdown test).
-APT_PACKAGES=(clang llvm libbpf-dev libbpf1 linux-libc-dev libc6-dev make bpftool iproute2 iputils-ping util-linux openssh-server)
+# Tests: bpftool, iputils-ping, util-linux (umount), openssh-server (the SSH lockdown test),
+# bird2/frr/gobgpd (real BGP peers), iputils-arping/ndisc6 (L2 clients), tcpdump,
+# ipvsadm/wrk/iperf3/nftables/iptables (reference systems in tests and benchmarks),
+# debootstrap/systemd-container/rpm/lintian (packages and the install test).
+APT_PACKAGES=(clang llvm libbpf-dev libbpf1 linux-libc-dev libc6-dev make bpftool iproute2 iputils-ping util-linux openssh-server
+  bird2 frr gobgpd iputils-arping ndisc6 tcpdump ipvsadm wrk iperf3 nftables iptables
+  debootstrap systemd-container rpm lintian)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
@@ -20,7 +25,18 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   apt-get update -qq
+  # The peers' packages would start their services on the host. Tests start their
+  # own instances inside namespaces, so forbid service starts during the install
+  # (policy-rc.d, the Debian mechanism), unless the machine already has a policy.
+  guard=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
+    guard=/usr/sbin/policy-rc.d
+  fi
+  trap '[ -n "$guard" ] && rm -f "$guard"' EXIT
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  [ -n "$guard" ] && rm -f "$guard"
+  guard=""
 fi
 
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
