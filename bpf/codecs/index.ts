@@ -5,6 +5,7 @@
  */
 import type { FieldLayout } from '../codec.js';
 import * as fw from './firewall.js';
+import { L2_MAPS, l2Entry, l2Key, l2Stats } from './l2.js';
 import { PACKET_COUNTERS_MAP, packetCounter, packetCounterKey } from './packet-counters.js';
 
 /** What the layout check needs of a codec. */
@@ -29,6 +30,8 @@ export const MAP_LAYOUTS: readonly MapLayout[] = [
   { object: 'firewall', map: fw.FIREWALL_MAPS.conntrack, key: fw.ctKey, value: fw.ctValue },
   { object: 'firewall', map: fw.FIREWALL_MAPS.settings, key: packetCounterKey, value: fw.fwSettings },
   { object: 'firewall', map: fw.FIREWALL_MAPS.eventRate, key: packetCounterKey, value: fw.rateWindow },
+  { object: 'l2_responder', map: L2_MAPS.owned, key: l2Key, value: l2Entry },
+  { object: 'l2_responder', map: L2_MAPS.stats, key: l2Key, value: l2Stats },
 ];
 
 /** Structs used by inner maps and ring buffers, which BTF knows by name only. */
