@@ -137,6 +137,15 @@ function expectArpReply(out: Buffer, ip: string, toMac: string, toIp: string): v
   expect(arp.subarray(24, 28)).toEqual(addressBytes(toIp));
 }
 
+function expectEveryTruncationPasses(full: Buffer): void {
+  for (let len = 14; len < full.length; len++) {
+    const frame = full.subarray(0, len);
+    const { retval, output } = run(frame);
+    expect(retval, `${len} bytes`).toBe(XDP_PASS);
+    expect(output).toEqual(frame);
+  }
+}
+
 describe('ARP', () => {
   const request = () => arpFrame({ senderIp: CLIENT_V4, targetIp: OWNED_V4 });
 
@@ -208,13 +217,7 @@ describe('ARP', () => {
   });
 
   it('passes every truncation of an owned request untouched', () => {
-    const full = request();
-    for (let len = 14; len < full.length; len++) {
-      const frame = full.subarray(0, len);
-      const { retval, output } = run(frame);
-      expect(retval, `${len} bytes`).toBe(XDP_PASS);
-      expect(output).toEqual(frame);
-    }
+    expectEveryTruncationPasses(request());
   });
 });
 
@@ -301,7 +304,7 @@ describe('NDP', () => {
             src: CLIENT_V6,
             dst: 'ff02::1:ff00:10',
             hopLimit: 255,
-            extensions: [{ kind: 'hopByHop' }],
+            extensions: [{ type: 'hop-by-hop' }],
             l4: icmpv6({ type: 135, body: Buffer.concat([Buffer.alloc(4), addressBytes(OWNED_V6)]) }),
           }),
         ),
@@ -319,13 +322,7 @@ describe('NDP', () => {
   });
 
   it('passes every truncation of an owned solicitation untouched', () => {
-    const full = solicitation({ target: OWNED_V6 });
-    for (let len = 14; len < full.length; len++) {
-      const frame = full.subarray(0, len);
-      const { retval, output } = run(frame);
-      expect(retval, `${len} bytes`).toBe(XDP_PASS);
-      expect(output).toEqual(frame);
-    }
+    expectEveryTruncationPasses(solicitation({ target: OWNED_V6 }));
   });
 });
 
