@@ -8,6 +8,7 @@ export { BpfError, errnoName } from './native/errors.js';
 export * from './netlink.js';
 export * from './netns.js';
 export * from './object.js';
+export * from './packet-socket.js';
 export * from './ringbuf.js';
 export * from './test-run.js';
 export * from './unix-datagram.js';

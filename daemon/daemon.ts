@@ -4,6 +4,7 @@
  * the problem in the log and in status.
  */
 
+import { L2Actuator } from '../announcers/l2/actuator.js';
 import { NetlinkWatcher } from '../bpf/index.js';
 import { type LoadedConfig, loadConfig } from './config/load.js';
 import { ControlStream } from './control/protocol.js';
@@ -19,6 +20,7 @@ import {
   localAddresses,
 } from './firewall/manager.js';
 import type { TraceQuery } from './firewall/trace.js';
+import { L2Manager, type L2Status, l2Settings } from './l2/manager.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { controlSocketPath } from './paths.js';
@@ -44,6 +46,8 @@ export interface DaemonStatus {
   attachments: readonly AttachmentStatus[];
   packetCounters: ReturnType<Datapath['packetCounters']>;
   firewall: FirewallStatus;
+  /** Absent from daemons that predate L2 announcements. */
+  l2?: L2Status;
   lastReload: { at: string; ok: boolean; error?: string };
 }
 
@@ -51,6 +55,7 @@ export class Daemon {
   private config!: LoadedConfig;
   private datapath!: Datapath;
   private firewall!: FirewallManager;
+  private l2!: L2Manager;
   private events!: FirewallEvents;
   private netlink: NetlinkWatcher | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
@@ -88,6 +93,7 @@ export class Daemon {
         }),
     );
     this.events.start((error) => log.error({ err: String(error) }, 'reading firewall events failed'));
+    this.startL2(config);
     this.registerKernelMetrics();
     this.firewall.sync(config);
     this.hostAddresses = localAddresses().sort().join(',');
@@ -101,6 +107,7 @@ export class Daemon {
       'policy.apply': (params) => this.firewall.apply(params as unknown as ApplyRequest),
       'policy.confirm': () => ({ confirmed: this.firewall.confirm() }),
       monitor: () => new ControlStream((send) => this.events.subscribe(send)),
+      'l2.status': () => this.l2.status(),
     });
     await this.control.listen();
     this.netlink = new NetlinkWatcher(() => this.scheduleResync());
@@ -161,10 +168,32 @@ export class Daemon {
     );
   }
 
+  private startL2(config: LoadedConfig): void {
+    const actuator = new L2Actuator(this.datapath.objects.l2_responder, l2Settings(config.l2), {
+      onError: (what, error) => this.l2.recordError(what, error),
+      onAnnounced: (family, frames) => this.metrics.l2Frames.inc({ family }, frames),
+    });
+    this.l2 = new L2Manager(actuator, config.nodeName, this.options.log, () => this.metrics.l2Errors.inc());
+    this.metrics.gauge('nodewarden_l2_announced_ips', 'LoadBalancer IPs this node announces now', [], (set) =>
+      set({}, this.l2.status().ips.filter((i) => i.state === 'announced').length),
+    );
+    this.metrics.gauge(
+      'nodewarden_l2_replies',
+      'ARP replies and neighbour advertisements sent by the XDP responder',
+      ['ip', 'interface'],
+      (set) => {
+        for (const ip of this.l2.status().ips)
+          for (const i of ip.interfaces) set({ ip: ip.ip, interface: i.name }, i.replies);
+      },
+    );
+  }
+
   private applyDatapath(): void {
     // Configured devices plus every device that carries a default route.
     this.devices = [...new Set([...this.config.devices, ...detectDefaultRouteDevices()])].sort();
-    const statuses = this.datapath.apply(planAttachments(this.devices));
+    const l2Plan = this.l2.planFor(this.config.l2);
+    const statuses = this.datapath.apply(planAttachments(this.devices, l2Plan.devices));
+    this.l2.apply(statuses);
     this.metrics.attachmentsFailed.set(statuses.filter((s) => s.state === 'failed').length);
     for (const failed of statuses.filter((s) => s.state === 'failed')) {
       this.options.log.error(
@@ -220,6 +249,7 @@ export class Daemon {
       attachments: this.datapath.attachments(),
       packetCounters: this.datapath.packetCounters(),
       firewall: this.firewall.status(),
+      l2: this.l2.status(),
       lastReload: this.lastReload,
     };
   }
@@ -233,6 +263,7 @@ export class Daemon {
     clearTimeout(this.resyncTimer);
     this.events?.close();
     this.firewall?.stop();
+    this.l2?.close();
     this.datapath?.close();
     this.options.log.info('nodewarden stopped; pinned programs and maps stay in force');
   }

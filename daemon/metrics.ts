@@ -25,6 +25,17 @@ export class Metrics {
     help: 'Programs that could not be attached to a device',
     registers: [this.registry],
   });
+  readonly l2Frames = new Counter({
+    name: 'nodewarden_l2_gratuitous_frames_total',
+    help: 'Gratuitous ARP and unsolicited NA frames sent',
+    labelNames: ['family'] as const,
+    registers: [this.registry],
+  });
+  readonly l2Errors = new Counter({
+    name: 'nodewarden_l2_errors_total',
+    help: 'L2 announcement errors (map updates, sends, local routes)',
+    registers: [this.registry],
+  });
   private server: Server | undefined;
 
   /** A gauge whose values are read when Prometheus scrapes. */

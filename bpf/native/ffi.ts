@@ -340,6 +340,12 @@ export const c = {
     addr: Buffer,
     addrLen: number,
   ) => number | bigint,
+  sendmmsg: libc.func('int sendmmsg(int fd, void *msgvec, unsigned int vlen, int flags)') as (
+    fd: number,
+    msgvec: Buffer,
+    vlen: number,
+    flags: number,
+  ) => number,
   mount: libc.func(
     'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)',
   ) as (source: string, target: string, fstype: string, flags: number, data: null) => number,

@@ -13,6 +13,9 @@ import { Daemon, type DaemonStatus } from '../daemon.js';
 import { cleanupDatapath } from '../datapath/actuator.js';
 import { nodeFacts, systemAllows } from '../firewall/manager.js';
 import { PROTOCOLS, type TraceQuery, type TraceResult } from '../firewall/trace.js';
+import { formatL2Status } from '../l2/format.js';
+import { syncLocalRoutes } from '../l2/local-routes.js';
+import type { L2Status } from '../l2/manager.js';
 import { createLogger } from '../log.js';
 import { controlSocketPath } from '../paths.js';
 import { VERSION } from '../version.js';
@@ -72,6 +75,7 @@ export function formatStatus(s: DaemonStatus): string {
     ...Object.entries(s.packetCounters).map(
       ([slot, c]) => `  ${slot.padEnd(10)} ${c.packets} packets, ${c.bytes} bytes`,
     ),
+    ...(s.l2 ? ['l2 announcements:', ...formatL2Status(s.l2, '  ')] : []),
   ];
   return lines.join('\n');
 }
@@ -251,6 +255,8 @@ export const commands: Record<string, Command> = {
     usage: 'nodewarden cleanup [--pin-dir DIR] [-o json]',
     async run(flags) {
       const removed = cleanupDatapath(flags.pinDir, listInterfaces());
+      // Only routes tagged with nodewarden's L2 protocol number.
+      for (const ip of syncLocalRoutes([]).removed) removed.push(`local route ${ip}`);
       print(flags, { removed }, () =>
         removed.length > 0 ? removed.map((r) => `removed ${r}`).join('\n') : 'nothing to remove',
       );
@@ -280,6 +286,18 @@ export const commands: Record<string, Command> = {
     usage: 'nodewarden monitor [--count N] [--run-dir DIR]',
     extraOptions: { count: { type: 'string' } },
     run: (flags, _positionals, values) => monitor(flags, values ?? {}),
+  },
+  l2: {
+    summary: 'L2 announcements: the IPs this node announces, their interfaces and replies',
+    usage: 'nodewarden l2 status [--run-dir DIR] [-o json]',
+    async run(flags, positionals) {
+      const [sub, ...rest] = positionals;
+      if (sub !== 'status' || rest.length > 0)
+        throw new UsageError(`l2 ${positionals.join(' ')}: expected status`);
+      const status = (await callDaemon(controlSocketPath(flags.runDir), 'l2.status')) as L2Status;
+      print(flags, status, () => formatL2Status(status).join('\n'));
+      return EXIT_OK;
+    },
   },
   version: {
     summary: 'print the version',

@@ -57,6 +57,44 @@ export const metricsSchema = z.strictObject({
     .default('127.0.0.1:9469'),
 });
 
+/** An interface name pattern: a regular expression, as in Cilium's CiliumL2AnnouncementPolicy. */
+const interfacePattern = z
+  .string()
+  .min(1)
+  .refine((p) => {
+    try {
+      new RegExp(p);
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'must be a valid regular expression');
+
+export const l2AnnouncementSchema = z.strictObject({
+  /** IPs announced together (a LoadBalancer IP, or the pool of a MetalLB L2Advertisement). */
+  ips: z.array(address).min(1),
+  /** Interface name patterns; unset: the l2 section's `interfaces`. */
+  interfaces: z.array(interfacePattern).min(1).optional(),
+});
+
+export const l2Schema = z.strictObject({
+  /** Default interface name patterns (regular expressions, unanchored as in Cilium). */
+  interfaces: z.array(interfacePattern).default(['^(eth|en|bond)']),
+  /** Standalone mode: the IPs this node announces, with their interfaces. */
+  announcements: z.array(l2AnnouncementSchema).default([]),
+  /** Gratuitous ARP / unsolicited NA when this node becomes owner. */
+  gratuitous: z
+    .strictObject({
+      count: z.number().int().min(1).max(100).default(3),
+      intervalMs: z.number().int().min(0).max(60_000).default(200),
+    })
+    .default({ count: 3, intervalMs: 200 }),
+  /** Re-announce every owned IP this often, for switches whose FDB ages out; 0 turns it off. */
+  reannounceSeconds: z.number().min(0).max(86_400).default(0),
+  /** Add owned IPs as local routes (table local, proto 76) so local services accept them. */
+  localRoutes: z.boolean().default(true),
+});
+
 export const configSchema = z.strictObject({
   /** The node's name; defaults to the host name. */
   nodeName: z.string().min(1).optional(),
@@ -70,7 +108,15 @@ export const configSchema = z.strictObject({
   policies: policiesSchema.default({ directory: '/etc/nodewarden/policies.d', eventsPerSecond: 100 }),
   cluster: clusterSchema.default({ nodes: [], podCIDRs: [], apiServers: [] }),
   metrics: metricsSchema.default({ listen: '127.0.0.1:9469' }),
+  l2: l2Schema.default({
+    interfaces: ['^(eth|en|bond)'],
+    announcements: [],
+    gratuitous: { count: 3, intervalMs: 200 },
+    reannounceSeconds: 0,
+    localRoutes: true,
+  }),
 });
 
 export type Config = z.infer<typeof configSchema>;
 export type DatapathConfig = z.infer<typeof datapathSchema>;
+export type L2Config = z.infer<typeof l2Schema>;

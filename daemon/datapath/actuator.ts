@@ -57,10 +57,13 @@ export class Datapath {
     ensurePinDir(options.pinDir);
     const load = (name: DatapathObject) => BpfObject.load(bpfObjectPath(name), { pinDir: options.pinDir });
     const counters = load('counters');
+    let firewall: BpfObject | undefined;
     try {
-      this.objects = { counters, firewall: load('firewall') };
+      firewall = load('firewall');
+      this.objects = { counters, firewall, l2_responder: load('l2_responder') };
     } catch (error) {
       counters.close();
+      firewall?.close();
       throw error;
     }
     this.counters = new BpfMap(counters.map(PACKET_COUNTERS_MAP), packetCounterKey, packetCounter);
@@ -133,6 +136,7 @@ export class Datapath {
   close(): void {
     this.objects.counters.close();
     this.objects.firewall.close();
+    this.objects.l2_responder.close();
   }
 }
 

@@ -6,7 +6,7 @@
 export type Hook = 'xdp' | 'tc-ingress' | 'tc-egress';
 
 /** The BPF objects the daemon loads, by file name under bpf/out. */
-export type DatapathObject = 'counters' | 'firewall';
+export type DatapathObject = 'counters' | 'firewall' | 'l2_responder';
 
 export interface PlannedAttachment {
   object: DatapathObject;
@@ -35,12 +35,27 @@ export const DEVICE_PROGRAMS: readonly {
   { object: 'firewall', program: 'nw_fw_egress', hook: 'tc-egress', tcPriority: 2 },
 ];
 
-export function planAttachments(devices: readonly string[]): PlannedAttachment[] {
+/** The L2 responder, on the interfaces that announce LoadBalancer IPs (XDP: tcx programs are unaffected). */
+export const L2_PROGRAM = {
+  object: 'l2_responder',
+  program: 'nw_l2_respond',
+  hook: 'xdp',
+  tcPriority: 0,
+} as const;
+
+export function planAttachments(
+  devices: readonly string[],
+  l2Devices: readonly string[] = [],
+): PlannedAttachment[] {
   const plan: PlannedAttachment[] = [];
   for (const ifname of [...new Set(devices)].sort()) {
     for (const { object, program, hook, tcPriority } of DEVICE_PROGRAMS) {
       plan.push({ object, program, ifname, hook, pinName: `${hook}-${ifname}-${program}`, tcPriority });
     }
+  }
+  for (const ifname of [...new Set(l2Devices)].sort()) {
+    const { object, program, hook, tcPriority } = L2_PROGRAM;
+    plan.push({ object, program, ifname, hook, pinName: `${hook}-${ifname}-${program}`, tcPriority });
   }
   return plan;
 }

@@ -35,6 +35,14 @@ function loadError(file: string, options: { mustExist?: boolean } = {}): InputEr
   throw new Error(`loadConfig(${file}) did not throw`);
 }
 
+const DEFAULT_L2 = {
+  interfaces: ['^(eth|en|bond)'],
+  announcements: [],
+  gratuitous: { count: 3, intervalMs: 200 },
+  reannounceSeconds: 0,
+  localRoutes: true,
+};
+
 const DEFAULTS = {
   labels: {},
   source: 'files',
@@ -44,6 +52,7 @@ const DEFAULTS = {
   policies: { directory: '/etc/nodewarden/policies.d', eventsPerSecond: 100 },
   cluster: { nodes: [], podCIDRs: [], apiServers: [] },
   metrics: { listen: '127.0.0.1:9469' },
+  l2: DEFAULT_L2,
 };
 
 describe('loadConfig: valid input', () => {
@@ -104,6 +113,7 @@ describe('loadConfig: valid input', () => {
         apiServers: [{ address: '10.0.0.100', port: 6443 }],
       },
       metrics: { listen: '127.0.0.1:9469' },
+      l2: DEFAULT_L2,
       file,
     });
   });
