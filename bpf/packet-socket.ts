@@ -28,10 +28,35 @@ export interface SendResult {
 export class PacketSocket {
   private constructor(private readonly fd: number) {}
 
-  static open(): PacketSocket {
-    const fd = c.socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+  /**
+   * `receive`: an EtherType (0x0806 for ARP) to also read frames of, on `ifindex`
+   * only; without it the socket only sends.
+   */
+  static open(receive?: { etherType: number; ifindex: number }): PacketSocket {
+    const protocol = receive ? ((receive.etherType & 0xff) << 8) | (receive.etherType >> 8) : 0;
+    const fd = c.socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, protocol);
     if (fd < 0) throw new BpfError('open packet socket', 'AF_PACKET', lastErrno());
+    if (receive) {
+      const address = Buffer.alloc(SOCKADDR_LL_SIZE);
+      address.writeUInt16LE(AF_PACKET, 0);
+      address.writeUInt16LE(protocol, 2);
+      address.writeInt32LE(receive.ifindex, 4);
+      if (c.bind(fd, address, address.length) !== 0) {
+        const errno = lastErrno();
+        c.close(fd);
+        throw new BpfError('bind packet socket', `ifindex ${receive.ifindex}`, errno);
+      }
+    }
     return new PacketSocket(fd);
+  }
+
+  /** One frame into `buffer` without waiting: its length, or 0 when none is queued. */
+  receive(buffer: Buffer): number {
+    const n = Number(c.recv(this.fd, buffer, buffer.length, MSG_DONTWAIT));
+    if (n >= 0) return n;
+    const errno = lastErrno();
+    if (errno === EAGAIN) return 0;
+    throw new BpfError('receive frame', 'AF_PACKET', errno);
   }
 
   /** Sends whole Ethernet frames out of `ifindex`. Throws on any error but a full queue. */

@@ -34,22 +34,9 @@ export function diffLocalRoutes(live: readonly string[], wanted: readonly string
   };
 }
 
-function routeArgs(verb: 'replace' | 'del', address: string): string[] {
-  const family = isIPv4(address) ? '-4' : '-6';
+function routeCommand(verb: 'replace' | 'del', address: string): string {
   const prefix = `${address}/${isIPv4(address) ? 32 : 128}`;
-  return [
-    family,
-    'route',
-    verb,
-    'local',
-    prefix,
-    'dev',
-    'lo',
-    'table',
-    'local',
-    'proto',
-    String(L2_ROUTE_PROTO),
-  ];
+  return `route ${verb} local ${prefix} dev lo table local proto ${L2_ROUTE_PROTO}`;
 }
 
 export interface RouteSyncResult {
@@ -58,7 +45,11 @@ export interface RouteSyncResult {
   errors: { ip: string; error: string }[];
 }
 
-/** Makes our tagged local routes exactly `wanted`. */
+/**
+ * Makes our tagged local routes exactly `wanted`: one `ip -batch` for all
+ * changes (a thousand IPs must not cost a thousand processes), then a fresh
+ * listing tells which changes did not take.
+ */
 export function syncLocalRoutes(wanted: readonly string[]): RouteSyncResult {
   const result: RouteSyncResult = { added: [], removed: [], errors: [] };
   let live: string[];
@@ -69,23 +60,40 @@ export function syncLocalRoutes(wanted: readonly string[]): RouteSyncResult {
     return result;
   }
   const { add, remove } = diffLocalRoutes(live, wanted);
-  for (const [list, verb, done] of [
-    [remove, 'del', result.removed],
-    [add, 'replace', result.added],
-  ] as const) {
-    for (const address of list) {
-      try {
-        ip(routeArgs(verb, address));
-        done.push(address);
-      } catch (error) {
-        result.errors.push({ ip: address, error: `${verb} local route: ${errorText(error)}` });
-      }
-    }
+  if (add.length + remove.length === 0) return result;
+  const commands = [
+    ...remove.map((a) => routeCommand('del', a)),
+    ...add.map((a) => routeCommand('replace', a)),
+  ];
+  let batchError = '';
+  try {
+    execFileSync('ip', ['-force', '-batch', '-'], {
+      input: `${commands.join('\n')}\n`,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+  } catch (error) {
+    batchError = errorText(error);
+  }
+  let after: Set<string>;
+  try {
+    after = new Set(listLocalRoutes());
+  } catch (error) {
+    result.errors.push({ ip: '*', error: `list local routes: ${errorText(error)}` });
+    return result;
+  }
+  for (const address of remove) {
+    if (after.has(address))
+      result.errors.push({ ip: address, error: `del local route: ${batchError || 'still present'}` });
+    else result.removed.push(address);
+  }
+  for (const address of add) {
+    if (after.has(address)) result.added.push(address);
+    else result.errors.push({ ip: address, error: `add local route: ${batchError || 'missing after add'}` });
   }
   return result;
 }
 
 function errorText(error: unknown): string {
-  const stderr = (error as { stderr?: string }).stderr;
+  const stderr = (error as { stderr?: Buffer | string }).stderr?.toString();
   return (stderr?.trim() || (error instanceof Error ? error.message : String(error))).split('\n')[0]!;
 }

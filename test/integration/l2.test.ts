@@ -12,6 +12,7 @@ import type { L2Status } from '../../daemon/l2/manager.js';
 import { createLab, type Host, type Lab } from '../lab/index.js';
 import { mountTempBpffs, type TempBpffs } from '../support/bpffs.js';
 import { type DaemonFiles, type DaemonInstance, daemonFiles, startDaemon } from '../support/daemon.js';
+import { l2NodeConfig } from '../support/l2.js';
 
 const VIP4 = '10.79.0.50';
 const VIP6 = 'fd79::50';
@@ -26,22 +27,8 @@ const macs = new Map<string, string>();
 const files = new Map<string, DaemonFiles>();
 const daemons = new Map<string, DaemonInstance>();
 
-function config(node: string, ips: string[]): string {
-  const announcements = ips.length > 0 ? `  announcements:\n    - ips: [${ips.join(', ')}]\n` : '';
-  return [
-    `nodeName: ${node}`,
-    'metrics:',
-    "  listen: ''",
-    'datapath:',
-    '  xdpMode: generic',
-    'l2:',
-    "  interfaces: ['^eth0$']",
-    '  gratuitous:',
-    '    count: 3',
-    '    intervalMs: 100',
-    announcements,
-  ].join('\n');
-}
+const config = (node: string, ips: string[]) =>
+  l2NodeConfig(node, ips, ['  gratuitous:', '    count: 3', '    intervalMs: 100']);
 
 async function l2Status(node: string): Promise<L2Status> {
   const { stdout } = await daemons.get(node)!.cli(['l2', 'status', '-o', 'json']);
