@@ -27,8 +27,14 @@ const macs = new Map<string, string>();
 const files = new Map<string, DaemonFiles>();
 const daemons = new Map<string, DaemonInstance>();
 
-const config = (node: string, ips: string[]) =>
-  l2NodeConfig(node, ips, ['  gratuitous:', '    count: 3', '    intervalMs: 100']);
+// The host firewall's tcx programs run on eth0 too: XDP and tcx are different hooks.
+const config = (node: string, ips: string[], extraL2: string[] = []) =>
+  l2NodeConfig(
+    node,
+    ips,
+    ['  gratuitous:', '    count: 3', '    intervalMs: 100', ...extraL2],
+    ['devices: [eth0]'],
+  );
 
 async function l2Status(node: string): Promise<L2Status> {
   const { stdout } = await daemons.get(node)!.cli(['l2', 'status', '-o', 'json']);
@@ -100,6 +106,7 @@ describe('standalone announcements', () => {
     expect(overall.attachments).toContainEqual(
       expect.objectContaining({ ifname: 'eth0', hook: 'xdp', program: 'nw_l2_respond', state: 'attached' }),
     );
+    expect(overall.attachments.filter((a) => a.ifname === 'eth0' && a.state === 'attached')).toHaveLength(5);
     expect((await l2Status('n2')).ips).toEqual([]);
   });
 
@@ -168,6 +175,28 @@ describe('ownership move by reload', () => {
       m[1]!.toLowerCase(),
     );
     expect(new Set(replies)).toEqual(new Set([macs.get('n2')]));
+  });
+});
+
+describe('periodic re-announce', () => {
+  it('re-sends gratuitous frames every reannounceSeconds for switches whose FDB ages out', async () => {
+    const vip = '10.79.0.60';
+    files.get('n3')!.writeConfig(config('n3', [vip], ['  reannounceSeconds: 0.5']));
+    expect((await daemons.get('n3')!.reload()).ok).toBe(true);
+    const first = (await l2Status('n3')).ips[0]!.interfaces[0]!.lastAnnouncedAt!;
+    const capture = client.spawn(['tcpdump', '-l', '-n', '-i', 'eth0', 'arp', 'and', 'host', vip]);
+    await new Promise((r) => setTimeout(r, 1800));
+    const later = (await l2Status('n3')).ips[0]!.interfaces[0]!.lastAnnouncedAt!;
+    expect(Date.parse(later) - Date.parse(first)).toBeGreaterThanOrEqual(1000);
+    capture.kill('SIGTERM');
+    await capture.exited;
+    // Each round is a request and a reply form, sender = target = the IP.
+    expect(capture.stdout).toMatch(
+      new RegExp(`Request who-has ${vip.replaceAll('.', '\\.')} tell ${vip.replaceAll('.', '\\.')}`),
+    );
+    expect(capture.stdout).toMatch(new RegExp(`Reply ${vip.replaceAll('.', '\\.')} is-at`));
+    files.get('n3')!.writeConfig(config('n3', []));
+    expect((await daemons.get('n3')!.reload()).ok).toBe(true);
   });
 });
 
