@@ -96,9 +96,14 @@ export class L2Manager {
         .map((a) => a.ifname),
     );
     const entries = this.plan.entries.filter((e) => this.attached.has(e.ifname));
-    const changes = this.actuator.apply(entries, l2Settings(config));
-    for (const e of changes.add) this.log.info({ ip: e.ip, interface: e.ifname, mac: e.mac }, 'announcing');
-    for (const e of changes.remove) this.log.info({ ip: e.ip, ifindex: e.ifindex }, 'withdrawn');
+    try {
+      const changes = this.actuator.apply(entries, l2Settings(config));
+      for (const e of changes.add) this.log.info({ ip: e.ip, interface: e.ifname, mac: e.mac }, 'announcing');
+      for (const e of changes.remove) this.log.info({ ip: e.ip, ifindex: e.ifindex }, 'withdrawn');
+    } catch (error) {
+      // Reading the responder map failed: nothing was changed; the next resync retries.
+      this.recordError('read the responder map', error);
+    }
 
     const announced = [...new Set(entries.map((e) => e.ip))];
     const routes = syncLocalRoutes(config.localRoutes ? announced : []);
