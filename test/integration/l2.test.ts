@@ -9,10 +9,10 @@
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { L2Status } from '../../daemon/l2/manager.js';
-import { createLab, type Host, type Lab } from '../lab/index.js';
+import { type Bridge, createLab, type Host, type Lab } from '../lab/index.js';
 import { mountTempBpffs, type TempBpffs } from '../support/bpffs.js';
 import { type DaemonFiles, type DaemonInstance, daemonFiles, startDaemon } from '../support/daemon.js';
-import { l2NodeConfig } from '../support/l2.js';
+import { enableNativeXdpTx, l2NodeConfig } from '../support/l2.js';
 
 const VIP4 = '10.79.0.50';
 const VIP6 = 'fd79::50';
@@ -20,6 +20,7 @@ const CLIENT = '10.79.0.100';
 const NODES = ['n1', 'n2', 'n3'] as const;
 
 let lab: Lab;
+let lan: Bridge;
 let bpffs: TempBpffs;
 let client: Host;
 const hosts = new Map<string, Host>();
@@ -29,12 +30,10 @@ const daemons = new Map<string, DaemonInstance>();
 
 // The host firewall's tcx programs run on eth0 too: XDP and tcx are different hooks.
 const config = (node: string, ips: string[], extraL2: string[] = []) =>
-  l2NodeConfig(
-    node,
-    ips,
-    ['  gratuitous:', '    count: 3', '    intervalMs: 100', ...extraL2],
-    ['devices: [eth0]'],
-  );
+  l2NodeConfig(node, ips, {
+    l2: ['  gratuitous:', '    count: 3', '    intervalMs: 100', ...extraL2],
+    top: ['devices: [eth0]'],
+  });
 
 async function l2Status(node: string): Promise<L2Status> {
   const { stdout } = await daemons.get(node)!.cli(['l2', 'status', '-o', 'json']);
@@ -71,7 +70,7 @@ async function tcpAnswer(ip: string, port: number): Promise<string> {
 beforeAll(async () => {
   bpffs = mountTempBpffs();
   lab = await createLab();
-  const lan = await lab.bridge('lan');
+  lan = await lab.bridge('lan');
   client = await lab.host('client');
   await lan.attach(client, { dev: 'eth0', addrs: [`${CLIENT}/24`, 'fd79::100/64'] });
   for (const [i, node] of NODES.entries()) {
@@ -175,6 +174,31 @@ describe('ownership move by reload', () => {
       m[1]!.toLowerCase(),
     );
     expect(new Set(replies)).toEqual(new Set([macs.get('n2')]));
+  });
+});
+
+describe('native XDP', () => {
+  it('answers ARP and NDP from native (driver) mode once the veth peer has NAPI', async () => {
+    const host = await lab.host('n4');
+    const port = await lan.attach(host, { dev: 'eth0', addrs: ['10.79.0.4/24', 'fd79::4/64'] });
+    enableNativeXdpTx(lan, port, `${bpffs.dir}/peer-n4`);
+    const f = daemonFiles(l2NodeConfig('n4', ['10.79.0.70', 'fd79::70'], { xdpMode: 'native' }));
+    files.set('n4', f);
+    const daemon = await startDaemon(host, f, `${bpffs.dir}/n4`);
+    daemons.set('n4', daemon);
+    const mac = port.mac.toLowerCase();
+    const { stdout } = await client.exec(['arping', '-c', '2', '-w', '3', '-I', 'eth0', '10.79.0.70']);
+    expect(stdout.toLowerCase()).toContain(mac);
+    expect(
+      (await client.exec(['ndisc6', '-q', '-r', '3', 'fd79::70', 'eth0'])).stdout.trim().toLowerCase(),
+    ).toBe(mac);
+    const status = await l2Status('n4');
+    expect(status.ips.map((i) => i.interfaces[0]!.replies)).toEqual(
+      [2, 1].map((n) => expect.toSatisfy((r: number) => r >= n)),
+    );
+    expect((await daemon.status()).attachments).toContainEqual(
+      expect.objectContaining({ hook: 'xdp', kind: 'xdp', state: 'attached' }),
+    );
   });
 });
 
