@@ -182,7 +182,9 @@ describe('native XDP', () => {
     const host = await lab.host('n4');
     const port = await lan.attach(host, { dev: 'eth0', addrs: ['10.79.0.4/24', 'fd79::4/64'] });
     enableNativeXdpTx(lan, port, `${bpffs.dir}/peer-n4`);
-    const f = daemonFiles(l2NodeConfig('n4', ['10.79.0.70', 'fd79::70'], { xdpMode: 'native' }));
+    const f = daemonFiles(
+      l2NodeConfig('n4', ['10.79.0.70', 'fd79::70'], { xdpMode: 'native', metrics: '127.0.0.1:9469' }),
+    );
     files.set('n4', f);
     const daemon = await startDaemon(host, f, `${bpffs.dir}/n4`);
     daemons.set('n4', daemon);
@@ -196,6 +198,14 @@ describe('native XDP', () => {
     expect(status.ips.map((i) => i.interfaces[0]!.replies)).toEqual(
       [2, 1].map((n) => expect.toSatisfy((r: number) => r >= n)),
     );
+    const fetchMetrics =
+      "fetch('http://127.0.0.1:9469/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))";
+    const metrics = (await host.exec(['node', '-e', fetchMetrics])).stdout;
+    expect(metrics).toContain('nodewarden_l2_announced_ips 2');
+    expect(metrics).toMatch(/nodewarden_l2_replies\{ip="10\.79\.0\.70",interface="eth0"\} [1-9]/);
+    // Three rounds of a request and a reply form for the IPv4 address, one NA each for IPv6.
+    expect(metrics).toContain('nodewarden_l2_gratuitous_frames_total{family="ipv4"} 6');
+    expect(metrics).toContain('nodewarden_l2_gratuitous_frames_total{family="ipv6"} 3');
     expect((await daemon.status()).attachments).toContainEqual(
       expect.objectContaining({ hook: 'xdp', kind: 'xdp', state: 'attached' }),
     );
@@ -219,6 +229,31 @@ describe('periodic re-announce', () => {
       new RegExp(`Request who-has ${vip.replaceAll('.', '\\.')} tell ${vip.replaceAll('.', '\\.')}`),
     );
     expect(capture.stdout).toMatch(new RegExp(`Reply ${vip.replaceAll('.', '\\.')} is-at`));
+    files.get('n3')!.writeConfig(config('n3', []));
+    expect((await daemons.get('n3')!.reload()).ok).toBe(true);
+  });
+});
+
+describe('ARP hazards', () => {
+  it('reports kube-proxy IPVS without strictARP (kube-ipvs0 and arp_ignore=0) and clears it with strictARP', async () => {
+    const n3 = hosts.get('n3')!;
+    // Only interfaces that announce something are checked.
+    files.get('n3')!.writeConfig(config('n3', ['10.79.0.61']));
+    expect((await daemons.get('n3')!.reload()).ok).toBe(true);
+    expect((await l2Status('n3')).warnings).toEqual([]);
+    // kube-proxy makes a dummy device; this kernel has no dummy module, and only the name counts.
+    await n3.ip(['link', 'add', 'kube-ipvs0', 'type', 'veth', 'peer', 'name', 'kube-ipvs0-peer']);
+    const warned = await waitFor('the IPVS warning', async () => {
+      const s = await l2Status('n3');
+      return s.warnings.length > 0 ? s : undefined;
+    });
+    expect(warned.warnings[0]).toMatch(/IPVS mode without strictARP.*arp_ignore=0 on eth0.*MetalLB #153/);
+    const { stdout } = await daemons.get('n3')!.cli(['status']);
+    expect(stdout).toMatch(/WARNING: kube-proxy IPVS mode without strictARP/);
+    await n3.sysctl('net.ipv4.conf.all.arp_ignore', 1);
+    await n3.sysctl('net.ipv4.conf.all.arp_announce', 2);
+    expect((await daemons.get('n3')!.reload()).ok).toBe(true);
+    expect((await l2Status('n3')).warnings).toEqual([]);
     files.get('n3')!.writeConfig(config('n3', []));
     expect((await daemons.get('n3')!.reload()).ok).toBe(true);
   });

@@ -13,6 +13,8 @@ export interface L2NodeOptions {
    * default; native together with enableNativeXdpTx on the node's bridge port.
    */
   xdpMode?: 'native' | 'generic';
+  /** metrics.listen; off by default. */
+  metrics?: string;
 }
 
 /** config.yaml for a lab node that announces `ips` on eth0 (standalone L2). */
@@ -21,7 +23,7 @@ export function l2NodeConfig(node: string, ips: readonly string[], options: L2No
     `nodeName: ${node}`,
     ...(options.top ?? []),
     'metrics:',
-    "  listen: ''",
+    `  listen: '${options.metrics ?? ''}'`,
     'datapath:',
     `  xdpMode: ${options.xdpMode ?? 'generic'}`,
     'l2:',
