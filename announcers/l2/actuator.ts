@@ -89,8 +89,9 @@ export class L2Actuator {
         this.events.onError(`announce ${entry.ip} on ${entry.ifname}`, error);
       }
     }
-    this.current = new Map(planned.map((e) => [keyOf(e), e]));
-    if (written.length > 0) this.burst(written);
+    this.current = new Map(planned.filter((e) => !e.viaMember).map((e) => [keyOf(e), e]));
+    const announce = written.filter((e) => !e.viaMember);
+    if (announce.length > 0) this.burst(announce);
     this.scheduleReannounce();
     return changes;
   }

@@ -25,6 +25,11 @@ export interface InterfaceFacts {
   bondSlave: boolean;
   /** ARPHRD_ETHER with a 6-byte address; false for L3-only devices (tun, wireguard, lo). */
   ethernet: boolean;
+  /**
+   * A bond's members (ifindexes). XDP on a bond runs on its members, and the program
+   * sees the member's ifindex as the ingress interface.
+   */
+  members?: readonly number[];
 }
 
 export interface L2Settings {

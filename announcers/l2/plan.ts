@@ -12,6 +12,8 @@ export interface L2PlannedEntry {
   ifname: string;
   ifindex: number;
   mac: string;
+  /** Set on the extra key of a bond member: requests arrive with its ifindex; nothing is sent through it. */
+  viaMember?: true;
 }
 
 export type L2IpState = 'announced' | 'not-owned' | 'no-interface';
@@ -99,6 +101,8 @@ export function planL2(
     for (const name of names) {
       const f = usable.get(name)!;
       entries.push({ ip, ifname: name, ifindex: f.ifindex, mac: f.mac });
+      for (const member of f.members ?? [])
+        entries.push({ ip, ifname: name, ifindex: member, mac: f.mac, viaMember: true });
     }
   }
 

@@ -2,7 +2,8 @@
  * Facts about this node's interfaces for the L2 planner, read from sysfs
  * (which shows the daemon's own network namespace).
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { basename } from 'node:path';
 import type { InterfaceFacts } from '../../announcers/l2/model.js';
 
 const IFF_UP = 0x1;
@@ -50,7 +51,7 @@ export function readInterfaceFacts(root = '/sys/class/net'): InterfaceFacts[] {
   } catch {
     return [];
   }
-  return names
+  const facts = names
     .map((name) => {
       const dir = `${root}/${name}`;
       return interfaceFacts({
@@ -64,4 +65,26 @@ export function readInterfaceFacts(root = '/sys/class/net'): InterfaceFacts[] {
       });
     })
     .filter((f) => f.ifindex > 0);
+  return withBondMembers(facts, (name) => {
+    try {
+      return basename(readlinkSync(`${root}/${name}/master`));
+    } catch {
+      return undefined;
+    }
+  });
+}
+
+/** Adds to each bond the ifindexes of its members (IFF_SLAVE interfaces whose master it is). */
+export function withBondMembers(
+  facts: readonly InterfaceFacts[],
+  masterOf: (name: string) => string | undefined,
+): InterfaceFacts[] {
+  const members = new Map<string, number[]>();
+  for (const f of facts.filter((x) => x.bondSlave)) {
+    const master = masterOf(f.name);
+    if (master) members.set(master, [...(members.get(master) ?? []), f.ifindex]);
+  }
+  return facts.map((f) =>
+    members.has(f.name) ? { ...f, members: members.get(f.name)!.sort((a, b) => a - b) } : f,
+  );
 }

@@ -128,7 +128,20 @@ export class L2Manager {
   }
 
   status(): L2Status {
-    const facts = new Map(this.plan.entries.map((e) => [`${e.ifname}/${e.ip}`, e]));
+    const facts = new Map(
+      this.plan.entries.filter((e) => !e.viaMember).map((e) => [`${e.ifname}/${e.ip}`, e]),
+    );
+    // A bond's replies are counted under its members' ifindexes as well.
+    const replies = (ip: string, ifname: string): { replies: number; lastReplyAt?: string } => {
+      const stats = this.plan.entries
+        .filter((e) => e.ip === ip && e.ifname === ifname)
+        .map((e) => this.actuator.entryStats(e));
+      const last = stats
+        .map((s) => s.lastReplyAt ?? '')
+        .sort()
+        .at(-1);
+      return { replies: stats.reduce((n, s) => n + s.replies, 0), ...(last ? { lastReplyAt: last } : {}) };
+    };
     const ips = this.plan.ips.map((p): L2IpStatus => {
       const on = p.interfaces.filter((name) => this.attached.has(name));
       const failed = p.state === 'announced' && on.length === 0;
@@ -148,7 +161,7 @@ export class L2Manager {
             name,
             ifindex: e.ifindex,
             mac: e.mac,
-            ...this.actuator.entryStats(e),
+            ...replies(p.ip, name),
             ...(announcedAt ? { lastAnnouncedAt: announcedAt } : {}),
           };
         }),

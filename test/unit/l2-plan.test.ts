@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { InterfaceFacts } from '../../announcers/l2/model.js';
 import { diffL2, planL2, skipReason } from '../../announcers/l2/plan.js';
 import { arpHazards } from '../../daemon/l2/arp-hazards.js';
-import { interfaceFacts } from '../../daemon/l2/interfaces.js';
+import { interfaceFacts, withBondMembers } from '../../daemon/l2/interfaces.js';
 import { diffLocalRoutes } from '../../daemon/l2/local-routes.js';
 
 const nic = (name: string, ifindex: number, extra: Partial<InterfaceFacts> = {}): InterfaceFacts => ({
@@ -188,5 +188,27 @@ describe('diffLocalRoutes', () => {
       add: ['2001:db8::11'],
       remove: ['2001:db8::10'],
     });
+  });
+});
+
+describe('bonds', () => {
+  it('keys a bond’s entries by its members’ ifindexes too, since XDP on a bond runs on them', () => {
+    const facts = withBondMembers(
+      [
+        nic('bond0', 4),
+        nic('eth2', 5, { bondSlave: true }),
+        nic('eth3', 6, { bondSlave: true }),
+        nic('eth0', 2),
+      ],
+      (name) => (name === 'eth2' || name === 'eth3' ? 'bond0' : undefined),
+    );
+    expect(facts[0]!.members).toEqual([5, 6]);
+    const plan = planL2([{ ips: ['192.0.2.10'], interfaces: ['^bond0$'] }], new Set(['192.0.2.10']), facts);
+    expect(plan.entries).toEqual([
+      { ip: '192.0.2.10', ifname: 'bond0', ifindex: 4, mac: '02:00:00:00:00:04' },
+      { ip: '192.0.2.10', ifname: 'bond0', ifindex: 5, mac: '02:00:00:00:00:04', viaMember: true },
+      { ip: '192.0.2.10', ifname: 'bond0', ifindex: 6, mac: '02:00:00:00:00:04', viaMember: true },
+    ]);
+    expect(plan.devices).toEqual(['bond0']);
   });
 });
