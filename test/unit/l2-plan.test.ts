@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { InterfaceFacts } from '../../announcers/l2/model.js';
 import { diffL2, planL2, skipReason } from '../../announcers/l2/plan.js';
+import { planAttachments } from '../../daemon/datapath/plan.js';
 import { arpHazards } from '../../daemon/l2/arp-hazards.js';
 import { interfaceFacts, withBondMembers } from '../../daemon/l2/interfaces.js';
 import { diffLocalRoutes } from '../../daemon/l2/local-routes.js';
@@ -210,5 +211,31 @@ describe('bonds', () => {
       { ip: '192.0.2.10', ifname: 'bond0', ifindex: 6, mac: '02:00:00:00:00:04', viaMember: true },
     ]);
     expect(plan.devices).toEqual(['bond0']);
+  });
+});
+
+describe('planAttachments with L2 devices', () => {
+  it('adds the XDP responder beside the tcx programs, one pinned link per device', () => {
+    const plan = planAttachments(['eth0'], ['eth1', 'eth0', 'eth1']);
+    expect(plan.filter((p) => p.hook === 'xdp')).toEqual([
+      {
+        object: 'l2_responder',
+        program: 'nw_l2_respond',
+        ifname: 'eth0',
+        hook: 'xdp',
+        pinName: 'xdp-eth0-nw_l2_respond',
+        tcPriority: 0,
+      },
+      {
+        object: 'l2_responder',
+        program: 'nw_l2_respond',
+        ifname: 'eth1',
+        hook: 'xdp',
+        pinName: 'xdp-eth1-nw_l2_respond',
+        tcPriority: 0,
+      },
+    ]);
+    expect(plan.filter((p) => p.ifname === 'eth0')).toHaveLength(5);
+    expect(new Set(plan.map((p) => p.pinName)).size).toBe(plan.length);
   });
 });
