@@ -212,10 +212,15 @@ async function measureMove(
   from.files.writeConfig(config(from.name, []));
   to.files.writeConfig(config(to.name, ips));
   const start = performance.now();
-  await from.daemon.reload();
-  const withdrawnMs = performance.now() - start;
-  await to.daemon.reload();
-  const reloadedMs = performance.now() - start;
+  // The reloads answer once the local routes are done too; the client is watched meanwhile.
+  let withdrawnMs = 0;
+  let reloadedMs = 0;
+  const reloads = (async () => {
+    await from.daemon.reload();
+    withdrawnMs = performance.now() - start;
+    await to.daemon.reload();
+    reloadedMs = performance.now() - start;
+  })();
   const deadline = start + 15_000;
   let moved = 0;
   for (;;) {
@@ -225,6 +230,7 @@ async function measureMove(
     await new Promise((r) => setTimeout(r, 10));
   }
   const moveMs = performance.now() - start;
+  await reloads;
   return {
     ips: n,
     moved,

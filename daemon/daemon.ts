@@ -100,9 +100,15 @@ export class Daemon {
     // An apply that was pending when the last daemon stopped: roll back now if its time is up.
     this.firewall.scheduleRollback();
     this.applyDatapath();
+    await this.l2.settled();
     this.control = new ControlServer(controlSocketPath(runDir), {
       status: () => this.status(),
-      reload: () => this.reload(),
+      // Answers once the local routes follow too, so a caller sees the whole reload.
+      reload: async () => {
+        const result = this.reload();
+        await this.l2.settled();
+        return result;
+      },
       'policy.trace': (params) => this.firewall.trace(params as unknown as TraceQuery),
       'policy.apply': (params) => this.firewall.apply(params as unknown as ApplyRequest),
       'policy.confirm': () => ({ confirmed: this.firewall.confirm() }),

@@ -256,7 +256,7 @@ export const commands: Record<string, Command> = {
     async run(flags) {
       const removed = cleanupDatapath(flags.pinDir, listInterfaces());
       // Only routes tagged with nodewarden's L2 protocol number.
-      for (const ip of syncLocalRoutes([]).removed) removed.push(`local route ${ip}`);
+      for (const ip of (await syncLocalRoutes([])).removed) removed.push(`local route ${ip}`);
       print(flags, { removed }, () =>
         removed.length > 0 ? removed.map((r) => `removed ${r}`).join('\n') : 'nothing to remove',
       );

@@ -4,21 +4,45 @@
  * with its own protocol number and only ever lists, adds or deletes routes
  * with that tag: routes anyone else made are never touched.
  */
-import { execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { isIPv4 } from 'node:net';
 import { canonicalIp } from '../../announcers/l2/addresses.js';
 
 /** rtnetlink route protocol of nodewarden's L2 local routes ('L'); see /etc/iproute2/rt_protos. */
 export const L2_ROUTE_PROTO = 76;
 
-function ip(args: string[]): string {
-  return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+class IpCommandError extends Error {}
+
+/** Runs `ip` without blocking the event loop (a thousand routes take a while). */
+function ip(args: string[], input = ''): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('ip', args, { stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code === 0) resolve(stdout);
+      else
+        reject(new IpCommandError(stderr.trim().split('\n')[0] || `ip ${args.join(' ')}: exit code ${code}`));
+    });
+    if (child.stdin) {
+      // ip may exit before reading everything (a bad line without -force): the close event reports it.
+      child.stdin.on('error', () => {});
+      child.stdin.end(input);
+    }
+  });
 }
 
-export function listLocalRoutes(): string[] {
+export async function listLocalRoutes(): Promise<string[]> {
   const out: string[] = [];
   for (const family of ['-4', '-6']) {
-    const text = ip(['-j', family, 'route', 'show', 'table', 'local', 'proto', String(L2_ROUTE_PROTO)]);
+    const text = await ip(['-j', family, 'route', 'show', 'table', 'local', 'proto', String(L2_ROUTE_PROTO)]);
     const routes = JSON.parse(text || '[]') as { dst: string; type?: string }[];
     for (const r of routes) if (r.type === 'local') out.push(canonicalIp(r.dst.split('/')[0]!));
   }
@@ -50,11 +74,11 @@ export interface RouteSyncResult {
  * changes (a thousand IPs must not cost a thousand processes), then a fresh
  * listing tells which changes did not take.
  */
-export function syncLocalRoutes(wanted: readonly string[]): RouteSyncResult {
+export async function syncLocalRoutes(wanted: readonly string[]): Promise<RouteSyncResult> {
   const result: RouteSyncResult = { added: [], removed: [], errors: [] };
   let live: string[];
   try {
-    live = listLocalRoutes();
+    live = await listLocalRoutes();
   } catch (error) {
     result.errors.push({ ip: '*', error: `list local routes: ${errorText(error)}` });
     return result;
@@ -67,16 +91,13 @@ export function syncLocalRoutes(wanted: readonly string[]): RouteSyncResult {
   ];
   let batchError = '';
   try {
-    execFileSync('ip', ['-force', '-batch', '-'], {
-      input: `${commands.join('\n')}\n`,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    await ip(['-force', '-batch', '-'], `${commands.join('\n')}\n`);
   } catch (error) {
     batchError = errorText(error);
   }
   let after: Set<string>;
   try {
-    after = new Set(listLocalRoutes());
+    after = new Set(await listLocalRoutes());
   } catch (error) {
     result.errors.push({ ip: '*', error: `list local routes: ${errorText(error)}` });
     return result;
@@ -94,6 +115,40 @@ export function syncLocalRoutes(wanted: readonly string[]): RouteSyncResult {
 }
 
 function errorText(error: unknown): string {
-  const stderr = (error as { stderr?: Buffer | string }).stderr?.toString();
-  return (stderr?.trim() || (error instanceof Error ? error.message : String(error))).split('\n')[0]!;
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Keeps our local routes following the latest wish, one sync at a time: a wish
+ * that arrives during a sync runs right after it (intermediate ones are skipped).
+ */
+export class LocalRoutes {
+  /** The routes in place after the last sync. */
+  present: string[] = [];
+  private running: Promise<void> | undefined;
+  private next: readonly string[] | undefined;
+
+  constructor(private readonly onResult: (result: RouteSyncResult) => void) {}
+
+  want(ips: readonly string[]): void {
+    this.next = ips;
+    this.running ??= this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    while (this.next) {
+      const wanted = this.next;
+      this.next = undefined;
+      const result = await syncLocalRoutes(wanted);
+      const failed = new Set(result.errors.map((e) => e.ip));
+      this.present = wanted.map(canonicalIp).filter((ip) => !failed.has(ip) && !failed.has('*'));
+      this.onResult(result);
+    }
+    this.running = undefined;
+  }
+
+  /** Resolves when every wish so far is in place (or has failed). */
+  async settled(): Promise<void> {
+    while (this.running) await this.running;
+  }
 }

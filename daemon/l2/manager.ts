@@ -15,7 +15,7 @@ import { L2_PROGRAM } from '../datapath/plan.js';
 import type { Logger } from '../log.js';
 import { arpHazards, readArpFacts } from './arp-hazards.js';
 import { readInterfaceFacts } from './interfaces.js';
-import { syncLocalRoutes } from './local-routes.js';
+import { LocalRoutes } from './local-routes.js';
 
 export interface L2InterfaceStatus {
   name: string;
@@ -68,7 +68,9 @@ export class L2Manager {
   private plan: L2Plan = { entries: [], ips: [], interfaces: [], devices: [] };
   private attached = new Set<string>();
   private config: L2Config | undefined;
-  private localRoutes: string[] = [];
+  private readonly routes = new LocalRoutes((result) => {
+    for (const { ip, error } of result.errors) this.recordError(`local route ${ip}`, error);
+  });
   private warnings: string[] = [];
   private readonly errors: L2Status['errors'] = [];
 
@@ -106,11 +108,8 @@ export class L2Manager {
     }
 
     const announced = [...new Set(entries.map((e) => e.ip))];
-    const routes = syncLocalRoutes(config.localRoutes ? announced : []);
-    for (const { ip, error } of routes.errors) this.recordError(`local route ${ip}`, error);
-    this.localRoutes = config.localRoutes
-      ? announced.filter((ip) => !routes.errors.some((e) => e.ip === ip))
-      : [];
+    // After the map and the gratuitous burst: routes do not hold up the announcement.
+    this.routes.want(config.localRoutes ? announced : []);
 
     const notOwned = this.plan.ips.filter((i) => i.state === 'not-owned').map((i) => i.ip);
     const warnings = arpHazards(readArpFacts(this.plan.devices, notOwned));
@@ -165,14 +164,14 @@ export class L2Manager {
             ...(announcedAt ? { lastAnnouncedAt: announcedAt } : {}),
           };
         }),
-        localRoute: this.localRoutes.includes(p.ip),
+        localRoute: this.routes.present.includes(p.ip),
       };
     });
     const config = this.config;
     return {
       ips,
       interfaces: this.plan.interfaces,
-      localRoutes: this.localRoutes,
+      localRoutes: this.routes.present,
       warnings: this.warnings,
       errors: [...this.errors],
       settings: {
@@ -182,6 +181,11 @@ export class L2Manager {
         localRoutes: config?.localRoutes ?? false,
       },
     };
+  }
+
+  /** Resolves when the local routes match the last apply. */
+  settled(): Promise<void> {
+    return this.routes.settled();
   }
 
   close(): void {
