@@ -70,9 +70,19 @@ const interfacePattern = z
     }
   }, 'must be a valid regular expression');
 
+/** Addresses that can be answered for on a LAN: unicast, not loopback, unspecified or IPv4-mapped. */
+const announceableAddress = address.refine((v) => {
+  const lower = v.toLowerCase();
+  if (isIP(v) === 4) {
+    const first = Number(v.split('.')[0]);
+    return first !== 0 && first !== 127 && first < 224;
+  }
+  return !/^(::1?|ff[0-9a-f]{2}:.*|::ffff:.*)$/.test(lower);
+}, 'must be a unicast address (not multicast, loopback, unspecified or IPv4-mapped)');
+
 export const l2AnnouncementSchema = z.strictObject({
   /** IPs announced together (a LoadBalancer IP, or the pool of a MetalLB L2Advertisement). */
-  ips: z.array(address).min(1),
+  ips: z.array(announceableAddress).min(1),
   /** Interface name patterns; unset: the l2 section's `interfaces`. */
   interfaces: z.array(interfacePattern).min(1).optional(),
 });

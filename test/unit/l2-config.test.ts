@@ -43,6 +43,20 @@ describe('l2 config', () => {
     expect(config.localRoutes).toBe(false);
   });
 
+  it.each([
+    '224.0.0.5',
+    '127.0.0.1',
+    '0.0.0.0',
+    '255.255.255.255',
+    'ff02::1',
+    '::1',
+    '::',
+    '::ffff:192.0.2.1',
+  ])('refuses %s, which no LAN host can own', (ip) => {
+    const { file, load: run } = load(`l2:\n  announcements:\n    - ips: ['${ip}']\n`);
+    expect(run).toThrow(`${file}:3: l2.announcements[0].ips[0]: must be a unicast address`);
+  });
+
   it('names the file, line and field of every error', () => {
     const { file, load: run } = load(
       [
