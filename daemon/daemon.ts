@@ -239,7 +239,18 @@ export class Daemon {
       `policy generation ${fw.generation} (${fw.policies.length} policies)`,
       ...(failed > 0 ? [`${failed} attachments failed`] : []),
       ...(fw.lastError ? ['last policy input rejected'] : []),
+      ...this.l2Summary(),
     ].join('; ');
+  }
+
+  private l2Summary(): string[] {
+    const l2 = this.l2.status();
+    if (l2.ips.length === 0) return [];
+    const announced = l2.ips.filter((i) => i.state === 'announced').length;
+    return [
+      `l2 ${announced}/${l2.ips.length} IPs announced`,
+      ...(l2.warnings.length > 0 ? [`${l2.warnings.length} ARP hazard warnings`] : []),
+    ];
   }
 
   status(): DaemonStatus {
