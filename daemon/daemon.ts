@@ -23,6 +23,8 @@ import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { controlSocketPath } from './paths.js';
 import { SystemdNotifier } from './sd-notify.js';
+import { servicesFromConfig } from './services/from-config.js';
+import { ServicesManager, type ServicesStatus } from './services/manager.js';
 import { VERSION } from './version.js';
 
 export interface DaemonOptions {
@@ -45,6 +47,17 @@ export interface DaemonStatus {
   packetCounters: ReturnType<Datapath['packetCounters']>;
   firewall: FirewallStatus;
   lastReload: { at: string; ok: boolean; error?: string };
+  /** Optional so that status from an older daemon still prints. */
+  services?: ServicesStatus;
+  health?: DaemonHealth;
+}
+
+/** The daemon's own health: /healthz on the metrics listener, and serviceProxyHealthy. */
+export interface DaemonHealth {
+  healthy: boolean;
+  bpfAttached: boolean;
+  sourcesSynced: boolean;
+  lastReloadOk: boolean;
 }
 
 export class Daemon {
@@ -61,6 +74,8 @@ export class Daemon {
   private devices: string[] = [];
   private readonly startedAt = new Date();
   private lastReload: DaemonStatus['lastReload'] = { at: new Date().toISOString(), ok: true };
+  private services!: ServicesManager;
+  private sourcesSynced = false;
 
   constructor(private readonly options: DaemonOptions) {}
 
@@ -94,6 +109,12 @@ export class Daemon {
     // An apply that was pending when the last daemon stopped: roll back now if its time is up.
     this.firewall.scheduleRollback();
     this.applyDatapath();
+    this.services = new ServicesManager(config.services?.healthCheckBindAddress ?? '::', log, () =>
+      this.servingHealthy(),
+    );
+    await this.services.sync(servicesFromConfig(config.services));
+    this.sourcesSynced = true;
+    this.registerServiceMetrics();
     this.control = new ControlServer(controlSocketPath(runDir), {
       status: () => this.status(),
       reload: () => this.reload(),
@@ -105,6 +126,7 @@ export class Daemon {
     await this.control.listen();
     this.netlink = new NetlinkWatcher(() => this.scheduleResync());
     this.netlink.start(200, (error) => log.error({ err: String(error) }, 'reading netlink failed'));
+    this.metrics.health = () => this.health();
     try {
       const metricsAt = await this.metrics.listen(config.metrics.listen);
       if (metricsAt) log.info({ address: metricsAt }, 'serving metrics');
@@ -182,6 +204,8 @@ export class Daemon {
       this.config = loadConfig(this.options.configPath);
       const policiesOk = this.firewall.sync(this.config);
       this.applyDatapath();
+      // Answers change at once; binding new ports finishes in the background and reports itself.
+      void this.services.sync(servicesFromConfig(this.config.services));
       this.lastReload = policiesOk
         ? { at, ok: true }
         : { at, ok: false, error: this.firewall.status().lastError?.message ?? 'host policies rejected' };
@@ -193,6 +217,35 @@ export class Daemon {
     }
     this.notifier?.ready(this.summary());
     return this.lastReload;
+  }
+
+  /** What the health ports report as serviceProxyHealthy: the datapath is in place and the source synced. */
+  private servingHealthy(): boolean {
+    return this.sourcesSynced && !this.datapath.attachments().some((a) => a.state === 'failed');
+  }
+
+  health(): DaemonHealth {
+    const bpfAttached = !this.datapath.attachments().some((a) => a.state === 'failed');
+    const lastReloadOk = this.lastReload.ok;
+    return {
+      healthy: bpfAttached && this.sourcesSynced && lastReloadOk,
+      bpfAttached,
+      sourcesSynced: this.sourcesSynced,
+      lastReloadOk,
+    };
+  }
+
+  private registerServiceMetrics(): void {
+    this.metrics.gauge(
+      'nodewarden_health_check_node_ports',
+      'healthCheckNodePorts by state (serving, starting, failed)',
+      ['state'],
+      (set) => {
+        const ports = this.services.status().healthCheckNodePorts;
+        for (const state of ['serving', 'starting', 'failed'])
+          set({ state }, ports.filter((p) => p.state === state).length);
+      },
+    );
   }
 
   /** One line for systemd's STATUS=. */
@@ -221,6 +274,8 @@ export class Daemon {
       packetCounters: this.datapath.packetCounters(),
       firewall: this.firewall.status(),
       lastReload: this.lastReload,
+      services: this.services.status(),
+      health: this.health(),
     };
   }
 
@@ -229,6 +284,7 @@ export class Daemon {
     this.notifier?.stop();
     await this.control?.close();
     await this.metrics.close();
+    this.services?.close();
     this.netlink?.close();
     clearTimeout(this.resyncTimer);
     this.events?.close();

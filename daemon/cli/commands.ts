@@ -15,6 +15,7 @@ import { nodeFacts, systemAllows } from '../firewall/manager.js';
 import { PROTOCOLS, type TraceQuery, type TraceResult } from '../firewall/trace.js';
 import { createLogger } from '../log.js';
 import { controlSocketPath } from '../paths.js';
+import { formatServicesStatus } from '../services/format.js';
 import { VERSION } from '../version.js';
 import { COMMON_HELP, type CommonFlags, EXIT_FAILED, EXIT_OK, UsageError } from './args.js';
 
@@ -68,6 +69,7 @@ export function formatStatus(s: DaemonStatus): string {
     ...(s.firewall.lastError
       ? [`  REJECTED (the policy in force stays): ${s.firewall.lastError.message}`]
       : []),
+    ...formatServicesStatus(s),
     'packet counters:',
     ...Object.entries(s.packetCounters).map(
       ([slot, c]) => `  ${slot.padEnd(10)} ${c.packets} packets, ${c.bytes} bytes`,
