@@ -49,7 +49,9 @@ export interface DatapathOptions {
 }
 
 export class Datapath {
-  readonly objects: Record<DatapathObject, BpfObject>;
+  readonly objects: Record<Exclude<DatapathObject, 'dsr'>, BpfObject>;
+  /** Loaded on first use: nodes without DSR services never create its maps. */
+  private dsrObject: BpfObject | undefined;
   private readonly counters: BpfMap<number, PacketCounter>;
   private statuses: AttachmentStatus[] = [];
 
@@ -87,7 +89,7 @@ export class Datapath {
   private attachOne(item: PlannedAttachment): AttachmentStatus {
     const base = { ifname: item.ifname, hook: item.hook, program: item.program };
     try {
-      const program = this.objects[item.object].program(item.program);
+      const program = (item.object === 'dsr' ? this.dsr() : this.objects[item.object]).program(item.program);
       const pinPath = join(this.linkDir, item.pinName);
       const attachment =
         item.hook === 'xdp'
@@ -113,6 +115,12 @@ export class Datapath {
     }
   }
 
+  /** DSR's object, its maps pinned beside the others. */
+  dsr(): BpfObject {
+    this.dsrObject ??= BpfObject.load(bpfObjectPath('dsr'), { pinDir: this.options.pinDir });
+    return this.dsrObject;
+  }
+
   attachments(): readonly AttachmentStatus[] {
     return this.statuses;
   }
@@ -133,6 +141,7 @@ export class Datapath {
   close(): void {
     this.objects.counters.close();
     this.objects.firewall.close();
+    this.dsrObject?.close();
   }
 }
 

@@ -8,6 +8,7 @@ import { servicesFromConfig } from '../../daemon/services/from-config.js';
 import { InputError } from '../../model/input-errors.js';
 import { healthCheckSystemAllows, healthResponse, planHealthPorts } from '../../services/health-plan.js';
 import type { Service } from '../../services/model.js';
+import { sampleService } from '../support/services.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nw-services-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -18,20 +19,17 @@ const configOf = (yaml: string) => {
   return { file, load: () => loadConfig(file) };
 };
 
-const svc = (over: Partial<Service>): Service => ({
-  namespace: 'default',
-  name: 'web',
-  type: 'LoadBalancer',
-  loadBalancerIPs: ['192.0.2.10'],
-  externalIPs: [],
-  ports: [{ port: 80, protocol: 'TCP' }],
-  externalTrafficPolicy: 'Local',
-  healthCheckNodePort: 32000,
-  localReadyEndpoints: 1,
-  dsr: false,
-  backendNodes: [],
-  ...over,
-});
+const svc = (over: Partial<Service>): Service =>
+  sampleService({
+    loadBalancerIPs: ['192.0.2.10'],
+    ports: [{ port: 80, protocol: 'TCP' }],
+    externalTrafficPolicy: 'Local',
+    healthCheckNodePort: 32000,
+    localReadyEndpoints: 1,
+    dsr: false,
+    backendNodes: [],
+    ...over,
+  });
 
 describe('planHealthPorts', () => {
   it('serves only LoadBalancer services with externalTrafficPolicy Local and a healthCheckNodePort', () => {
