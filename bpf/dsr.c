@@ -167,13 +167,15 @@ int nw_dsr_xdp(struct xdp_md *ctx)
 		nw_dsr_count(NW_DSR_LOCAL);
 		return XDP_PASS;
 	}
+	/* The stack would route the VIP packet by its own tables, which know
+	 * nothing of the backend (and may send it straight back): drop, count. */
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
 		nw_dsr_count(NW_DSR_TOO_BIG);
-		return XDP_PASS;
+		return XDP_DROP;
 	}
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
 		nw_dsr_count(NW_DSR_FIB_FAILED);
-		return XDP_PASS;
+		return XDP_DROP;
 	}
 
 	if (bpf_xdp_adjust_head(ctx, -(int)hdr))

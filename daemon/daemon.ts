@@ -23,8 +23,8 @@ import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { controlSocketPath } from './paths.js';
 import { SystemdNotifier } from './sd-notify.js';
-import { servicesFromConfig } from './services/from-config.js';
-import { ServicesManager, type ServicesStatus } from './services/manager.js';
+import { loadBalancerNodesFromConfig, servicesFromConfig } from './services/from-config.js';
+import { ServicesManager, type ServicesStatus, usesDsr } from './services/manager.js';
 import { VERSION } from './version.js';
 
 export interface DaemonOptions {
@@ -109,10 +109,13 @@ export class Daemon {
     // An apply that was pending when the last daemon stopped: roll back now if its time is up.
     this.firewall.scheduleRollback();
     this.applyDatapath();
-    this.services = new ServicesManager(config.services?.healthCheckBindAddress ?? '::', log, () =>
-      this.servingHealthy(),
+    this.services = new ServicesManager(
+      config.services?.healthCheckBindAddress ?? '::',
+      log,
+      () => this.servingHealthy(),
+      () => this.datapath.dsr(),
     );
-    await this.services.sync(servicesFromConfig(config.services));
+    await this.syncServices();
     this.sourcesSynced = true;
     this.registerServiceMetrics();
     this.control = new ControlServer(controlSocketPath(runDir), {
@@ -186,7 +189,8 @@ export class Daemon {
   private applyDatapath(): void {
     // Configured devices plus every device that carries a default route.
     this.devices = [...new Set([...this.config.devices, ...detectDefaultRouteDevices()])].sort();
-    const statuses = this.datapath.apply(planAttachments(this.devices));
+    const dsr = usesDsr(servicesFromConfig(this.config.services));
+    const statuses = this.datapath.apply(planAttachments(this.devices, { dsr }));
     this.metrics.attachmentsFailed.set(statuses.filter((s) => s.state === 'failed').length);
     for (const failed of statuses.filter((s) => s.state === 'failed')) {
       this.options.log.error(
@@ -205,7 +209,7 @@ export class Daemon {
       const policiesOk = this.firewall.sync(this.config);
       this.applyDatapath();
       // Answers change at once; binding new ports finishes in the background and reports itself.
-      void this.services.sync(servicesFromConfig(this.config.services));
+      void this.syncServices();
       this.lastReload = policiesOk
         ? { at, ok: true }
         : { at, ok: false, error: this.firewall.status().lastError?.message ?? 'host policies rejected' };
@@ -217,6 +221,15 @@ export class Daemon {
     }
     this.notifier?.ready(this.summary());
     return this.lastReload;
+  }
+
+  private syncServices(): Promise<void> {
+    const config = this.config;
+    return this.services.sync(servicesFromConfig(config.services), {
+      addresses: localAddresses(),
+      loadBalancerNodes: loadBalancerNodesFromConfig(config),
+      devices: this.devices,
+    });
   }
 
   /** What the health ports report as serviceProxyHealthy: the datapath is in place and the source synced. */

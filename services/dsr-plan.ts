@@ -5,6 +5,7 @@
  * packets from plus the VIPs to hold as local (on backend nodes).
  */
 import { isIP } from 'node:net';
+import type { SystemAllow } from '../host-policies/compile.js';
 import { MAGLEV_SIZE, maglevTable } from './maglev.js';
 import { type Service, serviceKey } from './model.js';
 
@@ -121,4 +122,26 @@ export function planDsr(
     localVips: [...localVips].sort(),
     slots,
   };
+}
+
+/**
+ * A backend node lets the load-balancer nodes' encapsulated packets in
+ * (IPIP: protocol 4, IP6IP6: 41), whatever the host policies say; the
+ * decapsulation runs after the firewall.
+ */
+export function decapSystemAllows(services: readonly Service[], node: DsrNodeFacts): SystemAllow[] {
+  const own = new Set(node.addresses);
+  const isBackend = services.some((s) => s.dsr && s.backendNodes.some((b) => own.has(b)));
+  if (!isBackend || node.loadBalancerNodes.length === 0) return [];
+  return [
+    {
+      reason: 'DSR traffic from load-balancer nodes (IPIP, IP6IP6)',
+      direction: 'ingress',
+      peers: [...new Set(node.loadBalancerNodes)].sort(),
+      l4: [
+        { kind: 'protocol', protocol: 4 },
+        { kind: 'protocol', protocol: 41 },
+      ],
+    },
+  ];
 }

@@ -44,11 +44,11 @@ enum nw_dsr_stat {
 	NW_DSR_FORWARDED = 0,   /* encapsulated and sent to a backend node */
 	NW_DSR_FLOW_HIT = 1,    /* the backend came from the flow table */
 	NW_DSR_NO_BACKEND = 2,  /* a VIP without backends: passed to the stack */
-	NW_DSR_FIB_FAILED = 3,  /* no route or neighbour towards the backend: passed */
+	NW_DSR_FIB_FAILED = 3,  /* no route or neighbour towards the backend: dropped */
 	NW_DSR_LOCAL = 4,       /* the backend is this node: passed to the stack */
 	NW_DSR_DECAPSULATED = 5,
 	NW_DSR_ARP_DROPPED = 6, /* an ARP request for a VIP this backend must not answer */
-	NW_DSR_TOO_BIG = 7,     /* encapsulation would exceed the egress MTU: passed */
+	NW_DSR_TOO_BIG = 7,     /* encapsulation would exceed the egress MTU: dropped */
 	NW_DSR_STAT_MAX = 8,
 };
 

@@ -95,7 +95,14 @@ export const servicesSchema = z
   .strictObject({
     /** Address the healthCheckNodePort servers bind; `::` listens on IPv4 and IPv6. */
     healthCheckBindAddress: address.default('::'),
-    dsr: z.strictObject({ enabled: z.boolean().default(false) }).default({ enabled: false }),
+    dsr: z
+      .strictObject({
+        /** DSR for every service that does not say otherwise (per service: `dsr`). */
+        enabled: z.boolean().default(false),
+        /** Nodes whose IPIP/IP6IP6 VIP traffic this node decapsulates; empty: cluster.nodes. */
+        loadBalancerNodes: z.array(address).default([]),
+      })
+      .default({ enabled: false, loadBalancerNodes: [] }),
     items: z.array(serviceSchema).default([]),
   })
   .superRefine((value, ctx) => {

@@ -17,10 +17,11 @@ import {
 import type { HostPolicy } from '../../host-policies/model.js';
 import { loadPolicyDirectory, parsePolicySources } from '../../host-policies/parse.js';
 import { InputError } from '../../model/input-errors.js';
+import { decapSystemAllows } from '../../services/dsr-plan.js';
 import { healthCheckSystemAllows, planHealthPorts } from '../../services/health-plan.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { Logger } from '../log.js';
-import { servicesFromConfig } from '../services/from-config.js';
+import { loadBalancerNodesFromConfig, servicesFromConfig } from '../services/from-config.js';
 import { type ApplyResult, FirewallMaps } from './actuator.js';
 import {
   type PendingApply,
@@ -84,6 +85,10 @@ export function systemAllows(config: LoadedConfig): SystemAllow[] {
       l4: [{ kind: 'ports' as const, protocol: 'TCP' as const, port: api.port, endPort: api.port }],
     })),
     ...healthCheckSystemAllows(planHealthPorts(servicesFromConfig(config.services).services)),
+    ...decapSystemAllows(servicesFromConfig(config.services).services, {
+      addresses: localAddresses(),
+      loadBalancerNodes: loadBalancerNodesFromConfig(config),
+    }),
   ];
 }
 

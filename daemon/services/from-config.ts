@@ -1,6 +1,6 @@
 /** The standalone source: `services` in config.yaml → the services model. */
 import type { ServicesModel } from '../../services/model.js';
-import type { ServicesConfig } from '../config/schema.js';
+import type { Config, ServicesConfig } from '../config/schema.js';
 
 export function servicesFromConfig(config: ServicesConfig | undefined): ServicesModel {
   const dsrDefault = config?.dsr.enabled ?? false;
@@ -11,4 +11,10 @@ export function servicesFromConfig(config: ServicesConfig | undefined): Services
       dsr: dsr ?? dsrDefault,
     })),
   };
+}
+
+/** The nodes that may send this node DSR traffic: services.dsr.loadBalancerNodes, else every cluster node. */
+export function loadBalancerNodesFromConfig(config: Pick<Config, 'services' | 'cluster'>): string[] {
+  const listed = config.services?.dsr.loadBalancerNodes ?? [];
+  return listed.length > 0 ? listed : config.cluster.nodes;
 }

@@ -221,7 +221,7 @@ describe('nw_dsr_xdp known answers', () => {
     expect(BigInt(maps.readStats().noBackend)).toBeGreaterThan(BigInt(stats.noBackend));
   });
 
-  it('passes to the stack when the backend has no neighbour entry or is this node', () => {
+  it('drops when the backend has no neighbour entry yet, and passes to the stack when the backend is this node', () => {
     maps.apply(
       planDsr(
         [
@@ -235,7 +235,7 @@ describe('nw_dsr_xdp known answers', () => {
       ),
     );
     const before = maps.readStats();
-    expect(runXdp(tcpFrame(CLIENT.v4, '192.0.2.20', 1000)).retval).toBe(XDP.pass);
+    expect(runXdp(tcpFrame(CLIENT.v4, '192.0.2.20', 1000)).retval).toBe(XDP.drop);
     expect(runXdp(tcpFrame(CLIENT.v4, '192.0.2.21', 1000)).retval).toBe(XDP.pass);
     const after = maps.readStats();
     expect(BigInt(after.fibFailed) - BigInt(before.fibFailed)).toBe(1n);
