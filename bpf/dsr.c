@@ -102,6 +102,42 @@ static __always_inline int nw_pick_backend(struct nw_dsr_vip *vip, struct nw_dsr
 	return 1;
 }
 
+/* Where packets to a backend node leave: device, MACs and our source
+ * address. Returns the bpf_fib_lookup result. */
+static __always_inline long nw_dsr_fib(struct xdp_md *ctx, struct nw_dsr_backend *backend, int v4,
+				       __u32 tot_len, struct nw_dsr_nexthop *hop)
+{
+	struct bpf_fib_lookup fib = {};
+	long rc;
+
+	fib.ifindex = ctx->ingress_ifindex;
+	fib.tot_len = tot_len;
+	if (v4) {
+		fib.family = NW_AF_INET;
+		__builtin_memcpy(&fib.ipv4_dst, backend->addr + 12, 4);
+	} else {
+		fib.family = NW_AF_INET6;
+		__builtin_memcpy(fib.ipv6_dst, backend->addr, 16);
+	}
+	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), BPF_FIB_LOOKUP_SRC);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+		return rc;
+	hop->ifindex = fib.ifindex;
+	/* The FIB reports the MTU only when a packet exceeds it: remember the size it accepted. */
+	hop->mtu = tot_len;
+	__builtin_memcpy(hop->smac, fib.smac, ETH_ALEN);
+	__builtin_memcpy(hop->dmac, fib.dmac, ETH_ALEN);
+	if (v4) {
+		__builtin_memset(hop->src, 0, 10);
+		hop->src[10] = 0xff;
+		hop->src[11] = 0xff;
+		__builtin_memcpy(hop->src + 12, &fib.ipv4_src, 4);
+	} else {
+		__builtin_memcpy(hop->src, fib.ipv6_src, 16);
+	}
+	return rc;
+}
+
 SEC("xdp")
 int nw_dsr_xdp(struct xdp_md *ctx)
 {
@@ -111,10 +147,12 @@ int nw_dsr_xdp(struct xdp_md *ctx)
 	struct nw_dsr_vip_key vk = {};
 	struct nw_dsr_flow_key fk = {};
 	struct nw_dsr_backend backend;
-	struct bpf_fib_lookup fib = {};
+	struct nw_dsr_nexthop hop = {};
+	struct nw_dsr_nexthop *nh;
 	struct nw_dsr_vip *vip;
 	struct ethhdr *eth;
 	__u32 inner_len, hdr;
+	__u64 now;
 	long rc;
 	int v4;
 
@@ -152,30 +190,29 @@ int nw_dsr_xdp(struct xdp_md *ctx)
 
 	hdr = v4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr);
 	inner_len = pkt.len - sizeof(struct ethhdr);
-	fib.ifindex = ctx->ingress_ifindex;
-	fib.tot_len = inner_len + hdr;
-	if (v4) {
-		fib.family = NW_AF_INET;
-		__builtin_memcpy(&fib.ipv4_dst, backend.addr + 12, 4);
+	now = bpf_ktime_get_coarse_ns();
+	nh = bpf_map_lookup_elem(&nw_dsr_nexthops, &backend);
+	if (nh && nh->expires_ns > now && inner_len + hdr <= nh->mtu) {
+		__builtin_memcpy(&hop, nh, sizeof(hop));
 	} else {
-		fib.family = NW_AF_INET6;
-		__builtin_memcpy(fib.ipv6_dst, backend.addr, 16);
-	}
-	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), BPF_FIB_LOOKUP_SRC);
-	if (rc == BPF_FIB_LKUP_RET_NOT_FWDED) {
-		/* The backend is this node: the stack serves the VIP itself. */
-		nw_dsr_count(NW_DSR_LOCAL);
-		return XDP_PASS;
-	}
-	/* The stack would route the VIP packet by its own tables, which know
-	 * nothing of the backend (and may send it straight back): drop, count. */
-	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
-		nw_dsr_count(NW_DSR_TOO_BIG);
-		return XDP_DROP;
-	}
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
-		nw_dsr_count(NW_DSR_FIB_FAILED);
-		return XDP_DROP;
+		rc = nw_dsr_fib(ctx, &backend, v4, inner_len + hdr, &hop);
+		if (rc == BPF_FIB_LKUP_RET_NOT_FWDED) {
+			/* The backend is this node: the stack serves the VIP itself. */
+			nw_dsr_count(NW_DSR_LOCAL);
+			return XDP_PASS;
+		}
+		/* The stack would route the VIP packet by its own tables, which know
+		 * nothing of the backend (and may send it straight back): drop, count. */
+		if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
+			nw_dsr_count(NW_DSR_TOO_BIG);
+			return XDP_DROP;
+		}
+		if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
+			nw_dsr_count(NW_DSR_FIB_FAILED);
+			return XDP_DROP;
+		}
+		hop.expires_ns = now + NW_DSR_NEXTHOP_TTL_NS;
+		bpf_map_update_elem(&nw_dsr_nexthops, &backend, &hop, BPF_ANY);
 	}
 
 	if (bpf_xdp_adjust_head(ctx, -(int)hdr))
@@ -189,8 +226,8 @@ int nw_dsr_xdp(struct xdp_md *ctx)
 
 		if ((void *)(inner + 1) > data_end)
 			return XDP_DROP;
-		__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
-		__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
+		__builtin_memcpy(eth->h_dest, hop.dmac, ETH_ALEN);
+		__builtin_memcpy(eth->h_source, hop.smac, ETH_ALEN);
 		eth->h_proto = bpf_htons(ETH_P_IP);
 		outer->version = 4;
 		outer->ihl = 5;
@@ -202,7 +239,7 @@ int nw_dsr_xdp(struct xdp_md *ctx)
 		outer->ttl = 64;
 		outer->protocol = IPPROTO_IPIP;
 		outer->check = 0;
-		outer->saddr = fib.ipv4_src;
+		__builtin_memcpy(&outer->saddr, hop.src + 12, 4);
 		__builtin_memcpy(&outer->daddr, backend.addr + 12, 4);
 		outer->check = nw_ipv4_csum(outer);
 	} else {
@@ -212,8 +249,8 @@ int nw_dsr_xdp(struct xdp_md *ctx)
 
 		if ((void *)(inner + 1) > data_end)
 			return XDP_DROP;
-		__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
-		__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
+		__builtin_memcpy(eth->h_dest, hop.dmac, ETH_ALEN);
+		__builtin_memcpy(eth->h_source, hop.smac, ETH_ALEN);
 		eth->h_proto = bpf_htons(ETH_P_IPV6);
 		outer->version = 6;
 		outer->priority = inner->priority;
@@ -224,13 +261,13 @@ int nw_dsr_xdp(struct xdp_md *ctx)
 		outer->payload_len = bpf_htons(inner_len);
 		outer->nexthdr = IPPROTO_IPV6;
 		outer->hop_limit = 64;
-		__builtin_memcpy(&outer->saddr, fib.ipv6_src, 16);
+		__builtin_memcpy(&outer->saddr, hop.src, 16);
 		__builtin_memcpy(&outer->daddr, backend.addr, 16);
 	}
 	nw_dsr_count(NW_DSR_FORWARDED);
-	if (fib.ifindex == ctx->ingress_ifindex)
+	if (hop.ifindex == ctx->ingress_ifindex)
 		return XDP_TX;
-	return bpf_redirect(fib.ifindex, 0);
+	return bpf_redirect(hop.ifindex, 0);
 }
 
 static __always_inline int nw_from_lb_node(struct nw_dsr_backend *key)

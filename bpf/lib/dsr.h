@@ -106,6 +106,27 @@ NW_DSR_ADDRESS_SET(nw_dsr_lb_nodes, NW_DSR_NODES_MAX);
 /* On a backend: DSR VIPs, local to the stack but never to be answered in ARP. */
 NW_DSR_ADDRESS_SET(nw_dsr_local_vips, NW_DSR_VIPS_MAX);
 
+/* The FIB's answer per backend node, kept for a short while: bpf_fib_lookup
+ * costs more than the rest of the forwarding path together. */
+struct nw_dsr_nexthop {
+	__u64 expires_ns;  /* bpf_ktime_get_coarse_ns */
+	__u32 ifindex;
+	__u16 mtu;         /* the largest packet the FIB accepted; bigger ones ask it again */
+	__u8 smac[6];
+	__u8 dmac[6];
+	__u8 src[16];      /* our source address towards the backend */
+	__u8 pad[2];
+};
+
+#define NW_DSR_NEXTHOP_TTL_NS 1000000000ULL
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, NW_DSR_NODES_MAX);
+	__type(key, struct nw_dsr_backend);
+	__type(value, struct nw_dsr_nexthop);
+} nw_dsr_nexthops SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, NW_DSR_STAT_MAX);
