@@ -30,8 +30,8 @@ import { DsrMaps } from '../daemon/services/dsr-maps.js';
 import { planDsr } from '../services/dsr-plan.js';
 import { createLab, type Host } from '../test/lab/index.js';
 import { mountTempBpffs } from '../test/support/bpffs.js';
-import { daemonFiles, startDaemon } from '../test/support/daemon.js';
-import { ADDR, buildDsrTopology, dsrConfig, startHostBackend } from '../test/support/dsr-topology.js';
+import type { DaemonFiles } from '../test/support/daemon.js';
+import { ADDR, buildDsrTopology, startDsrDaemons } from '../test/support/dsr-topology.js';
 import { ipFrame, TcpFlag, tcp } from '../test/support/packets.js';
 import { sampleService } from '../test/support/services.js';
 
@@ -155,20 +155,11 @@ async function wrk(
 async function endToEnd(): Promise<Record<string, unknown>> {
   const bpffs = mountTempBpffs();
   const lab = await createLab();
-  const files: ReturnType<typeof daemonFiles>[] = [];
+  const files: DaemonFiles[] = [];
   try {
     const topo = await buildDsrTopology(lab);
     try {
-      for (const [host, name] of [
-        [topo.lb, 'lb'],
-        [topo.be1, 'be1'],
-        [topo.be2, 'be2'],
-      ] as const) {
-        const f = daemonFiles(dsrConfig(name));
-        files.push(f);
-        await startDaemon(host, f, `${bpffs.dir}/${name}`);
-      }
-      await startHostBackend(topo);
+      await startDsrDaemons(topo, bpffs.dir, files);
 
       // The reference's VIP: routed to the load-balancer node too, local on both backends.
       await topo.router.addRoute(`${REF_VIP}/32`, ADDR.lb.v4);

@@ -13,14 +13,14 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLab, type Lab, type LabProcess } from '../lab/index.js';
 import { mountTempBpffs, type TempBpffs } from '../support/bpffs.js';
-import { type DaemonFiles, type DaemonInstance, daemonFiles, startDaemon } from '../support/daemon.js';
+import type { DaemonFiles, DaemonInstance } from '../support/daemon.js';
 import {
   ADDR,
   buildDsrTopology,
   type DsrTopology,
   dsrConfig,
   NODE_PORT,
-  startHostBackend,
+  startDsrDaemons,
 } from '../support/dsr-topology.js';
 
 let lab: Lab;
@@ -41,21 +41,10 @@ beforeAll(async () => {
   bpffs = mountTempBpffs();
   lab = await createLab();
   topo = await buildDsrTopology(lab);
-  for (const [host, name] of [
-    [topo.lb, 'lb'],
-    [topo.be1, 'be1'],
-    [topo.be2, 'be2'],
-  ] as const) {
-    const f = daemonFiles(dsrConfig(name));
-    files.push(f);
-    const d = await startDaemon(host, f, `${bpffs.dir}/${name}`);
-    daemons.push(d);
-    if (name === 'lb') {
-      lbDaemon = d;
-      lbFiles = f;
-    }
-  }
-  await startHostBackend(topo);
+  const started = await startDsrDaemons(topo, bpffs.dir, files);
+  daemons.push(...started.map((d) => d.daemon));
+  lbDaemon = started[0]!.daemon;
+  lbFiles = started[0]!.files;
 }, 120_000);
 
 afterAll(async () => {

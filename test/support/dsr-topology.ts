@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bridge, Host, Lab } from '../lab/index.js';
+import { type DaemonFiles, type DaemonInstance, daemonFiles, startDaemon } from './daemon.js';
 import { FIXTURE_BPF } from './paths.js';
 
 export const ADDR = {
@@ -196,4 +197,33 @@ services:
         - { port: 53, protocol: UDP }
       backendNodes: [${backends.map((b) => `"${b}"`).join(', ')}]
 `;
+}
+
+export interface DsrDaemon {
+  daemon: DaemonInstance;
+  files: DaemonFiles;
+}
+
+/**
+ * The real daemon on the load-balancer node and both backends (in that order),
+ * pins under `pinRoot`; then backend 1's host server. `files` collects each
+ * daemon's files as soon as they exist, so the caller can remove them whatever happens.
+ */
+export async function startDsrDaemons(
+  topo: DsrTopology,
+  pinRoot: string,
+  files: DaemonFiles[],
+): Promise<DsrDaemon[]> {
+  const out: DsrDaemon[] = [];
+  for (const [host, name] of [
+    [topo.lb, 'lb'],
+    [topo.be1, 'be1'],
+    [topo.be2, 'be2'],
+  ] as const) {
+    const f = daemonFiles(dsrConfig(name));
+    files.push(f);
+    out.push({ daemon: await startDaemon(host, f, `${pinRoot}/${name}`), files: f });
+  }
+  await startHostBackend(topo);
+  return out;
 }
