@@ -206,10 +206,11 @@ export class Daemon {
     this.notifier?.notify({ RELOADING: '1' });
     try {
       this.config = loadConfig(this.options.configPath);
+      // First, so health answers change before the slower policy compile; binding new
+      // ports finishes in the background and reports itself.
+      void this.syncServices();
       const policiesOk = this.firewall.sync(this.config);
       this.applyDatapath();
-      // Answers change at once; binding new ports finishes in the background and reports itself.
-      void this.syncServices();
       this.lastReload = policiesOk
         ? { at, ok: true }
         : { at, ok: false, error: this.firewall.status().lastError?.message ?? 'host policies rejected' };
