@@ -16,6 +16,7 @@ import { PROTOCOLS, type TraceQuery, type TraceResult } from '../firewall/trace.
 import { createLogger } from '../log.js';
 import { controlSocketPath } from '../paths.js';
 import { formatServicesStatus } from '../services/format.js';
+import { removeLocalRoutes } from '../services/local-routes.js';
 import { VERSION } from '../version.js';
 import { COMMON_HELP, type CommonFlags, EXIT_FAILED, EXIT_OK, UsageError } from './args.js';
 
@@ -252,7 +253,7 @@ export const commands: Record<string, Command> = {
     summary: 'detach every nodewarden program and remove its pinned maps (purge, emergencies)',
     usage: 'nodewarden cleanup [--pin-dir DIR] [-o json]',
     async run(flags) {
-      const removed = cleanupDatapath(flags.pinDir, listInterfaces());
+      const removed = [...cleanupDatapath(flags.pinDir, listInterfaces()), ...removeLocalRoutes()];
       print(flags, { removed }, () =>
         removed.length > 0 ? removed.map((r) => `removed ${r}`).join('\n') : 'nothing to remove',
       );

@@ -32,3 +32,10 @@ export function syncLocalRoutes(vips: readonly string[]): void {
   for (const vip of wanted) if (!live.includes(vip)) route('replace', vip);
   for (const vip of live) if (!wanted.has(vip)) route('del', vip);
 }
+
+/** Removes every local VIP route of ours (cleanup); returns what it removed. */
+export function removeLocalRoutes(): string[] {
+  const live = [...ours('-4'), ...ours('-6')];
+  for (const vip of live) route('del', vip);
+  return live.map((vip) => `local route ${vip} (DSR VIP)`);
+}

@@ -186,6 +186,17 @@ describe('DSR', () => {
     expect(fresh).toEqual(new Set(['be1', 'be2-pod']));
     await flows.exited;
   });
+
+  it('cleanup on a backend removes its programs, maps and local VIP routes', async () => {
+    const be1 = daemons[1]!;
+    be1.process.kill('SIGTERM');
+    await be1.process.exited;
+    const out = JSON.parse((await be1.cli(['cleanup', '-o', 'json'])).stdout) as { removed: string[] };
+    expect(out.removed).toContain(`local route ${ADDR.vip.v4} (DSR VIP)`);
+    expect(out.removed).toContain('link xdp-eth0-nw_dsr_xdp');
+    const routes = await topo.be1.exec(['ip', 'route', 'show', 'table', 'local', 'proto', '78']);
+    expect(routes.stdout).toBe('');
+  });
 });
 
 /** Opens N keep-alive connections, asks on each, and asks again on each after a trigger file appears. */
