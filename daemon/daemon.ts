@@ -260,6 +260,18 @@ export class Daemon {
           set({ state }, ports.filter((p) => p.state === state).length);
       },
     );
+    this.metrics.gauge(
+      'nodewarden_dsr_packets',
+      'DSR packet counters of the kernel (forwarded, flowHit, decapsulated, noBackend, local, fibFailed, tooBig, arpDropped)',
+      ['counter'],
+      (set) => {
+        for (const [counter, value] of Object.entries(this.services.status().dsr?.stats ?? {}))
+          set({ counter }, Number(value));
+      },
+    );
+    this.metrics.gauge('nodewarden_dsr_apply_failed', '1 while the last DSR apply failed', [], (set) =>
+      set({}, this.services.status().dsr?.lastError ? 1 : 0),
+    );
   }
 
   /** One line for systemd's STATUS=. */
