@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLab, type Lab, type LabProcess } from '../lab/index.js';
 import { mountTempBpffs, type TempBpffs } from '../support/bpffs.js';
-import type { DaemonFiles, DaemonInstance } from '../support/daemon.js';
+import { type DaemonFiles, type DaemonInstance, startDaemon } from '../support/daemon.js';
 import {
   ADDR,
   buildDsrTopology,
@@ -185,6 +185,27 @@ describe('DSR', () => {
     for (let i = 0; i < 16; i++) fresh.add((await httpGet(`http://${ADDR.vip.v4}/`)).backend);
     expect(fresh).toEqual(new Set(['be1', 'be2-pod']));
     await flows.exited;
+  });
+
+  it('a SIGKILLed load-balancer daemon leaves DSR forwarding; the next one adopts links, maps and table slots', async () => {
+    const before = await lbDaemon.status();
+    lbDaemon.process.kill('SIGKILL');
+    await lbDaemon.process.exited;
+    const whileDown = new Set<string>();
+    for (let i = 0; i < 12; i++) whileDown.add((await httpGet(`http://${ADDR.vip.v4}/`)).backend);
+    expect(whileDown).toEqual(new Set(['be1', 'be2-pod']));
+    lbDaemon = await startDaemon(topo.lb, lbFiles, `${bpffs.dir}/lb`);
+    const after = await lbDaemon.status();
+    expect(after.attachments.find((a) => a.program === 'nw_dsr_xdp')).toMatchObject({
+      state: 'attached',
+      adopted: true,
+    });
+    expect(after.services!.dsr!.tables).toEqual(before.services!.dsr!.tables);
+    // The kernel's counters kept counting while no daemon ran.
+    expect(Number(after.services!.dsr!.stats!.forwarded)).toBeGreaterThan(
+      Number(before.services!.dsr!.stats!.forwarded),
+    );
+    expect((await httpGet(`http://[${ADDR.vip.v6}]/`)).client).toBe(ADDR.client.v6);
   });
 
   it('cleanup on a backend removes its programs, maps and local VIP routes', async () => {
