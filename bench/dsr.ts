@@ -4,11 +4,14 @@
  *
  * 1. ns per packet of nw_dsr_xdp with BPF_PROG_TEST_RUN: a packet of an
  *    established flow (VIP lookup, flow-table hit, backend check, cached next
- *    hop, encapsulation) and a packet that is not VIP traffic (passed). A
- *    program that moves the packet's head cannot use the kernel's repeat loop
- *    (each repetition would see the previous one's output), so each figure is
- *    the median of 3000 single runs, less the same for an empty XDP program
- *    (the test-run machinery's own cost), median of 3. Target: ≤ 100 ns.
+ *    hop, encapsulation) and a packet that is not VIP traffic (passed).
+ *    The kernel's repeat loop keeps the head a program moved, so the production
+ *    program would see its own output from the second run on: the hot figure
+ *    (target ≤ 100 ns) uses the bench build (test/fixtures/bpf/dsr_bench.c),
+ *    which moves the head back after encapsulating (one extra helper call,
+ *    counted), repeat 1e6, median of 3, and checks that every run forwarded.
+ *    The cold figure is the production program's median over 3000 single
+ *    runs less an empty XDP program's (the test-run machinery's own cost).
  * 2. end to end in the DSR lab (client, router, load-balancer node, two
  *    backends, test/support/dsr-topology.ts) with wrk: requests per second
  *    through nodewarden's DSR against the reference on the same
@@ -41,6 +44,7 @@ const TARGET_NS = 100;
 const SINGLE_RUNS = 3000;
 const XDP_REDIRECT = 4;
 const FIXTURE_XDP_PASS = join(REPO, 'test', 'fixtures', 'bpf', 'out', 'xdp_pass.o');
+const FIXTURE_DSR_BENCH = join(REPO, 'test', 'fixtures', 'bpf', 'out', 'dsr_bench.o');
 const REPEAT = 1_000_000;
 const WRK_SECONDS = 8;
 const ROUNDS = 3;
@@ -100,6 +104,7 @@ async function perPacket(): Promise<Record<string, number>> {
         if (first.retval !== XDP_REDIRECT)
           throw new Error(`nw_dsr_xdp returned ${first.retval} for VIP traffic`);
         const vipNs = single(program, vip);
+        const hotVipNs = hotLoop(bpffs.dir, lb.netns, vip);
         const passNs = single(program, other);
         const emptyNs = single(empty.program('xdp_pass'), vip);
         return {
@@ -107,6 +112,7 @@ async function perPacket(): Promise<Record<string, number>> {
           singleRunPassNs: passNs,
           singleRunEmptyProgramNs: emptyNs,
           establishedFlowNs: vipNs - emptyNs,
+          establishedFlowHotLoopNs: hotVipNs,
           passNs: passNs - emptyNs,
           passRepeatNs: median(
             Array.from(
@@ -124,6 +130,36 @@ async function perPacket(): Promise<Record<string, number>> {
   } finally {
     await lab.destroy();
     bpffs.destroy();
+  }
+}
+
+/**
+ * The same path in the kernel's repeat loop (hot caches), with the bench build
+ * of the program that gives the packet its head back after encapsulating.
+ * Every one of the REPEAT runs must have forwarded.
+ */
+function hotLoop(pinRoot: string, netns: string, packet: Buffer): number {
+  const object = BpfObject.load(FIXTURE_DSR_BENCH, { pinDir: `${pinRoot}/dsr-bench` });
+  try {
+    const maps = new DsrMaps(object);
+    maps.apply(
+      planDsr(
+        [sampleService({ loadBalancerIPs: ['192.0.2.10'], backendNodes: ['10.91.0.2', '10.91.0.3'] })],
+        { addresses: ['10.91.0.1'], loadBalancerNodes: [] },
+      ),
+    );
+    const program = object.program('nw_dsr_xdp');
+    const runs = Array.from({ length: 3 }, () => {
+      const before = BigInt(maps.readStats().forwarded);
+      const r = inNetns(netns, () => testRun(program, { packet, repeat: REPEAT }));
+      const forwarded = BigInt(maps.readStats().forwarded) - before;
+      if (r.retval !== XDP_REDIRECT || forwarded !== BigInt(REPEAT))
+        throw new Error(`bench build: retval ${r.retval}, ${forwarded} of ${REPEAT} runs forwarded`);
+      return r.durationNs;
+    });
+    return median(runs);
+  } finally {
+    object.close();
   }
 }
 
@@ -253,8 +289,10 @@ async function main(): Promise<void> {
   const load = loadavg();
   log('per-packet cost with BPF_PROG_TEST_RUN');
   const testRunNs = await perPacket();
-  const vipNs = testRunNs.establishedFlowNs ?? Number.NaN;
-  log(`established flow ${testRunNs.establishedFlowNs} ns, passed ${testRunNs.passNs} ns`);
+  const vipNs = testRunNs.establishedFlowHotLoopNs ?? Number.NaN;
+  log(
+    `established flow ${testRunNs.establishedFlowHotLoopNs} ns in the repeat loop, ${testRunNs.establishedFlowNs} ns cold (single runs); passed ${testRunNs.passNs} ns`,
+  );
   log('end to end with wrk');
   const e2e = await endToEnd();
   const nw = (e2e.nodewarden as { rps: number }).rps;

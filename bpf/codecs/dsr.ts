@@ -1,5 +1,5 @@
 /** Codecs for DSR's maps: bpf/lib/dsr.h. */
-import { be16, bytes, struct, u8, u32 } from '../codec.js';
+import { be16, bytes, struct, u8, u16, u32, u64 } from '../codec.js';
 
 export const DSR_MAPS = {
   vips: 'nw_dsr_vips',
@@ -15,9 +15,9 @@ export const DSR_MAPS = {
 export const MAGLEV_TABLE_SIZE = 16381;
 export const DSR_SERVICES_MAX = 1024;
 
-/** enum nw_dsr_stat */
+/** enum nw_dsr_stat: each forwarded packet counts once, as picked (Maglev) or flowHit. */
 export const DsrStat = {
-  forwarded: 0,
+  picked: 0,
   flowHit: 1,
   noBackend: 2,
   fibFailed: 3,
@@ -64,3 +64,33 @@ export const dsrFlowKey = struct<DsrFlowKey>('nw_dsr_flow_key', {
   proto: u8,
   pad: bytes(3),
 });
+
+/** A backend's cached next hop (the value of nw_dsr_backends); all zero is "expired". */
+export interface DsrNexthop {
+  expiresNs: bigint;
+  ifindex: number;
+  mtu: number;
+  smac: Uint8Array;
+  dmac: Uint8Array;
+  src: Uint8Array;
+  pad: Uint8Array;
+}
+export const dsrNexthop = struct<DsrNexthop>('nw_dsr_nexthop', {
+  expiresNs: u64,
+  ifindex: u32,
+  mtu: u16,
+  smac: bytes(6),
+  dmac: bytes(6),
+  src: bytes(16),
+  pad: bytes(2),
+});
+
+export const EXPIRED_NEXTHOP: DsrNexthop = {
+  expiresNs: 0n,
+  ifindex: 0,
+  mtu: 0,
+  smac: new Uint8Array(6),
+  dmac: new Uint8Array(6),
+  src: new Uint8Array(16),
+  pad: new Uint8Array(2),
+};

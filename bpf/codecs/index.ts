@@ -32,7 +32,7 @@ export const MAP_LAYOUTS: readonly MapLayout[] = [
   { object: 'firewall', map: fw.FIREWALL_MAPS.eventRate, key: packetCounterKey, value: fw.rateWindow },
   { object: 'dsr', map: dsr.DSR_MAPS.vips, key: dsr.dsrVipKey, value: dsr.dsrVip },
   { object: 'dsr', map: dsr.DSR_MAPS.flows, key: dsr.dsrFlowKey, value: dsr.dsrBackend },
-  { object: 'dsr', map: dsr.DSR_MAPS.backends, key: dsr.dsrBackend, value: packetCounterKey },
+  { object: 'dsr', map: dsr.DSR_MAPS.backends, key: dsr.dsrBackend, value: dsr.dsrNexthop },
   { object: 'dsr', map: dsr.DSR_MAPS.lbNodes, key: dsr.dsrBackend, value: packetCounterKey },
   { object: 'dsr', map: dsr.DSR_MAPS.localVips, key: dsr.dsrBackend, value: packetCounterKey },
 ];

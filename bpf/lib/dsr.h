@@ -40,9 +40,10 @@ struct nw_dsr_flow_key {
 	__u8 pad[3];
 };
 
+/* One count per packet: forwarded packets count as PICKED or FLOW_HIT. */
 enum nw_dsr_stat {
-	NW_DSR_FORWARDED = 0,   /* encapsulated and sent to a backend node */
-	NW_DSR_FLOW_HIT = 1,    /* the backend came from the flow table */
+	NW_DSR_PICKED = 0,      /* forwarded to the backend the Maglev table picked */
+	NW_DSR_FLOW_HIT = 1,    /* forwarded to the backend the flow table kept */
 	NW_DSR_NO_BACKEND = 2,  /* a VIP without backends: passed to the stack */
 	NW_DSR_FIB_FAILED = 3,  /* no route or neighbour towards the backend: dropped */
 	NW_DSR_LOCAL = 4,       /* the backend is this node: passed to the stack */
@@ -97,16 +98,7 @@ struct {
 		NW_PIN_BY_NAME;                           \
 	} name SEC(".maps")
 
-/* Backend nodes in use by any service. */
-NW_DSR_ADDRESS_SET(nw_dsr_backends, NW_DSR_NODES_MAX);
-
-/* On a backend: the load-balancer nodes whose IPIP/IP6IP6 packets it decapsulates. */
-NW_DSR_ADDRESS_SET(nw_dsr_lb_nodes, NW_DSR_NODES_MAX);
-
-/* On a backend: DSR VIPs, local to the stack but never to be answered in ARP. */
-NW_DSR_ADDRESS_SET(nw_dsr_local_vips, NW_DSR_VIPS_MAX);
-
-/* The FIB's answer per backend node, kept for a short while: bpf_fib_lookup
+/* The FIB's answer for a backend node, kept for a short while: bpf_fib_lookup
  * costs more than the rest of the forwarding path together. */
 struct nw_dsr_nexthop {
 	__u64 expires_ns;  /* bpf_ktime_get_coarse_ns */
@@ -120,12 +112,23 @@ struct nw_dsr_nexthop {
 
 #define NW_DSR_NEXTHOP_TTL_NS 1000000000ULL
 
+/* Backend nodes in use by any service, each with its cached next hop (the
+ * daemon adds them zeroed, which is expired). One lookup tells whether a
+ * flow's backend is still a backend and where to send its packets. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, NW_DSR_NODES_MAX);
 	__type(key, struct nw_dsr_backend);
 	__type(value, struct nw_dsr_nexthop);
-} nw_dsr_nexthops SEC(".maps");
+	NW_PIN_BY_NAME;
+} nw_dsr_backends SEC(".maps");
+
+/* On a backend: the load-balancer nodes whose IPIP/IP6IP6 packets it decapsulates. */
+NW_DSR_ADDRESS_SET(nw_dsr_lb_nodes, NW_DSR_NODES_MAX);
+
+/* On a backend: DSR VIPs, local to the stack but never to be answered in ARP. */
+NW_DSR_ADDRESS_SET(nw_dsr_local_vips, NW_DSR_VIPS_MAX);
+
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

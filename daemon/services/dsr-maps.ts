@@ -7,13 +7,16 @@
 import {
   DSR_MAPS,
   DSR_SERVICES_MAX,
+  type DsrNexthop,
   DsrStat,
   dsrBackend,
+  dsrNexthop,
   dsrVip,
   dsrVipKey,
+  EXPIRED_NEXTHOP,
   MAGLEV_TABLE_SIZE,
 } from '../../bpf/codecs/dsr.js';
-import { BpfMap, type BpfObject, createMap, MapType, u32, u64 } from '../../bpf/index.js';
+import { BpfMap, type BpfObject, createMap, MapType, UpdateFlags, u32, u64 } from '../../bpf/index.js';
 import { parsePrefix, toBytes } from '../../host-policies/prefix.js';
 import { type DsrPlan, PROTOCOL_NUMBERS } from '../../services/dsr-plan.js';
 
@@ -26,12 +29,13 @@ export interface DsrApplyResult {
   durationMs: number;
 }
 
-export type DsrStats = Record<keyof typeof DsrStat, string>;
+/** The kernel's counters; `forwarded` is picked + flowHit. */
+export type DsrStats = Record<keyof typeof DsrStat | 'forwarded', string>;
 
 export class DsrMaps {
   private readonly vips: BpfMap<ReturnType<typeof dsrVipKey.decode>, { service: number; backends: number }>;
   private readonly outer: BpfMap<number, number>;
-  private readonly backends: BpfMap<{ addr: Uint8Array }, number>;
+  private readonly backends: BpfMap<{ addr: Uint8Array }, DsrNexthop>;
   private readonly lbNodes: BpfMap<{ addr: Uint8Array }, number>;
   private readonly localVips: BpfMap<{ addr: Uint8Array }, number>;
   private readonly stats: BpfMap<number, bigint>;
@@ -41,7 +45,7 @@ export class DsrMaps {
   constructor(object: BpfObject) {
     this.vips = new BpfMap(object.map(DSR_MAPS.vips), dsrVipKey, dsrVip);
     this.outer = new BpfMap(object.map(DSR_MAPS.maglev), u32, u32);
-    this.backends = new BpfMap(object.map(DSR_MAPS.backends), dsrBackend, u32);
+    this.backends = new BpfMap(object.map(DSR_MAPS.backends), dsrBackend, dsrNexthop);
     this.lbNodes = new BpfMap(object.map(DSR_MAPS.lbNodes), dsrBackend, u32);
     this.localVips = new BpfMap(object.map(DSR_MAPS.localVips), dsrBackend, u32);
     this.stats = new BpfMap(object.map(DSR_MAPS.stats), u32, u64);
@@ -61,7 +65,12 @@ export class DsrMaps {
 
   apply(plan: DsrPlan): DsrApplyResult {
     const start = performance.now();
-    for (const b of plan.backendNodes) this.backends.update(addressKey(b), 1);
+    // New backends start with an expired next hop; existing ones keep what XDP cached.
+    const liveBackends = new Set([...this.backends.keys()].map((k) => hex(k.addr)));
+    for (const b of plan.backendNodes) {
+      const key = addressKey(b);
+      if (!liveBackends.has(hex(key.addr))) this.backends.update(key, EXPIRED_NEXTHOP, UpdateFlags.noExist);
+    }
 
     let tablesWritten = 0;
     const liveSlots = new Set<number>();
@@ -89,7 +98,9 @@ export class DsrMaps {
       }
     }
 
-    syncSet(this.backends, plan.backendNodes);
+    const wantedBackends = new Set(plan.backendNodes.map((b) => hex(addressKey(b).addr)));
+    for (const key of [...this.backends.keys()])
+      if (!wantedBackends.has(hex(key.addr))) this.backends.delete(key);
     syncSet(this.lbNodes, plan.loadBalancerNodes);
     syncSet(this.localVips, plan.localVips);
     return { tablesWritten, vips: wantedVips.size, durationMs: performance.now() - start };
@@ -129,11 +140,13 @@ export class DsrMaps {
 
   /** Packet counts summed over CPUs. */
   readStats(): DsrStats {
-    const out = {} as DsrStats;
+    const sums = {} as Record<keyof typeof DsrStat, bigint>;
     for (const [name, index] of Object.entries(DsrStat) as [keyof typeof DsrStat, number][]) {
       const perCpu = this.stats.lookupPerCpu(index) ?? [];
-      out[name] = perCpu.reduce((a, b) => a + b, 0n).toString();
+      sums[name] = perCpu.reduce((a, b) => a + b, 0n);
     }
+    const out = { forwarded: (sums.picked + sums.flowHit).toString() } as DsrStats;
+    for (const [name, value] of Object.entries(sums)) out[name as keyof typeof DsrStat] = value.toString();
     return out;
   }
 }
