@@ -68,13 +68,7 @@ async function perPacket(): Promise<Record<string, number>> {
       await lb.ip(['neigh', 'replace', ip, 'lladdr', mac, 'dev', 'eth0', 'nud', 'permanent']);
     const object = BpfObject.load(bpfObjectPath('dsr'), { pinDir: `${bpffs.dir}/dsr` });
     try {
-      const maps = new DsrMaps(object);
-      maps.apply(
-        planDsr(
-          [sampleService({ loadBalancerIPs: ['192.0.2.10'], backendNodes: ['10.91.0.2', '10.91.0.3'] })],
-          { addresses: ['10.91.0.1'], loadBalancerNodes: [] },
-        ),
-      );
+      loadBenchService(object);
       const program = object.program('nw_dsr_xdp');
       const empty = BpfObject.load(FIXTURE_XDP_PASS, {});
       try {
@@ -133,6 +127,17 @@ async function perPacket(): Promise<Record<string, number>> {
   }
 }
 
+/** One DSR service, VIP 192.0.2.10, on the two backends the lab has neighbour entries for. */
+function loadBenchService(object: BpfObject): DsrMaps {
+  const maps = new DsrMaps(object);
+  const service = sampleService({
+    loadBalancerIPs: ['192.0.2.10'],
+    backendNodes: ['10.91.0.2', '10.91.0.3'],
+  });
+  maps.apply(planDsr([service], { addresses: ['10.91.0.1'], loadBalancerNodes: [] }));
+  return maps;
+}
+
 /**
  * The same path in the kernel's repeat loop (hot caches), with the bench build
  * of the program that gives the packet its head back after encapsulating.
@@ -141,13 +146,7 @@ async function perPacket(): Promise<Record<string, number>> {
 function hotLoop(pinRoot: string, netns: string, packet: Buffer): number {
   const object = BpfObject.load(FIXTURE_DSR_BENCH, { pinDir: `${pinRoot}/dsr-bench` });
   try {
-    const maps = new DsrMaps(object);
-    maps.apply(
-      planDsr(
-        [sampleService({ loadBalancerIPs: ['192.0.2.10'], backendNodes: ['10.91.0.2', '10.91.0.3'] })],
-        { addresses: ['10.91.0.1'], loadBalancerNodes: [] },
-      ),
-    );
+    const maps = loadBenchService(object);
     const program = object.program('nw_dsr_xdp');
     const runs = Array.from({ length: 3 }, () => {
       const before = BigInt(maps.readStats().forwarded);
