@@ -10,7 +10,16 @@ export interface TestRunInput {
   repeat?: number;
   /** Room for the packet the program leaves behind (rewrites, encapsulation). */
   outputSize?: number;
+  /**
+   * XDP only: BPF_F_TEST_XDP_LIVE_FRAMES. Every repetition starts from the
+   * original packet (without it, a program that moves the packet's head sees
+   * its own output from the second repetition on), and XDP_TX and redirects
+   * really transmit. No output packet comes back.
+   */
+  liveFrames?: boolean;
 }
+
+const BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1;
 
 export interface TestRunResult {
   /** The program's return code (XDP_PASS, TC_ACT_SHOT, ...). */
@@ -36,7 +45,7 @@ export function testRun(program: BpfProgram, input: TestRunInput): TestRunResult
     retval: 0,
     repeat: input.repeat ?? 1,
     duration: 0,
-    flags: 0,
+    flags: input.liveFrames ? BPF_F_TEST_XDP_LIVE_FRAMES : 0,
     cpu: 0,
     batch_size: 0,
   };

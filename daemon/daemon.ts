@@ -25,6 +25,8 @@ import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { controlSocketPath } from './paths.js';
 import { SystemdNotifier } from './sd-notify.js';
+import { loadBalancerNodesFromConfig, servicesFromConfig } from './services/from-config.js';
+import { ServicesManager, type ServicesStatus, usesDsr } from './services/manager.js';
 import { VERSION } from './version.js';
 
 export interface DaemonOptions {
@@ -49,6 +51,17 @@ export interface DaemonStatus {
   /** Absent from daemons that predate L2 announcements. */
   l2?: L2Status;
   lastReload: { at: string; ok: boolean; error?: string };
+  /** Optional so that status from an older daemon still prints. */
+  services?: ServicesStatus;
+  health?: DaemonHealth;
+}
+
+/** The daemon's own health: /healthz on the metrics listener, and serviceProxyHealthy. */
+export interface DaemonHealth {
+  healthy: boolean;
+  bpfAttached: boolean;
+  sourcesSynced: boolean;
+  lastReloadOk: boolean;
 }
 
 export class Daemon {
@@ -66,6 +79,8 @@ export class Daemon {
   private devices: string[] = [];
   private readonly startedAt = new Date();
   private lastReload: DaemonStatus['lastReload'] = { at: new Date().toISOString(), ok: true };
+  private services!: ServicesManager;
+  private sourcesSynced = false;
 
   constructor(private readonly options: DaemonOptions) {}
 
@@ -101,6 +116,15 @@ export class Daemon {
     this.firewall.scheduleRollback();
     this.applyDatapath();
     await this.l2.settled();
+    this.services = new ServicesManager(
+      config.services?.healthCheckBindAddress ?? '::',
+      log,
+      () => this.servingHealthy(),
+      () => this.datapath.dsr(),
+    );
+    await this.syncServices();
+    this.sourcesSynced = true;
+    this.registerServiceMetrics();
     this.control = new ControlServer(controlSocketPath(runDir), {
       status: () => this.status(),
       // Answers once the local routes follow too, so a caller sees the whole reload.
@@ -118,6 +142,7 @@ export class Daemon {
     await this.control.listen();
     this.netlink = new NetlinkWatcher(() => this.scheduleResync());
     this.netlink.start(200, (error) => log.error({ err: String(error) }, 'reading netlink failed'));
+    this.metrics.health = () => this.health();
     try {
       const metricsAt = await this.metrics.listen(config.metrics.listen);
       if (metricsAt) log.info({ address: metricsAt }, 'serving metrics');
@@ -198,7 +223,8 @@ export class Daemon {
     // Configured devices plus every device that carries a default route.
     this.devices = [...new Set([...this.config.devices, ...detectDefaultRouteDevices()])].sort();
     const l2Plan = this.l2.planFor(this.config.l2);
-    const statuses = this.datapath.apply(planAttachments(this.devices, l2Plan.devices));
+    const dsr = usesDsr(servicesFromConfig(this.config.services));
+    const statuses = this.datapath.apply(planAttachments(this.devices, l2Plan.devices, { dsr }));
     this.l2.apply(statuses);
     this.metrics.attachmentsFailed.set(statuses.filter((s) => s.state === 'failed').length);
     for (const failed of statuses.filter((s) => s.state === 'failed')) {
@@ -215,6 +241,9 @@ export class Daemon {
     this.notifier?.notify({ RELOADING: '1' });
     try {
       this.config = loadConfig(this.options.configPath);
+      // First, so health answers change before the slower policy compile; binding new
+      // ports finishes in the background and reports itself.
+      void this.syncServices();
       const policiesOk = this.firewall.sync(this.config);
       this.applyDatapath();
       this.lastReload = policiesOk
@@ -228,6 +257,56 @@ export class Daemon {
     }
     this.notifier?.ready(this.summary());
     return this.lastReload;
+  }
+
+  private syncServices(): Promise<void> {
+    const config = this.config;
+    return this.services.sync(servicesFromConfig(config.services), {
+      addresses: localAddresses(),
+      loadBalancerNodes: loadBalancerNodesFromConfig(config),
+      devices: this.devices,
+    });
+  }
+
+  /** What the health ports report as serviceProxyHealthy: the datapath is in place and the source synced. */
+  private servingHealthy(): boolean {
+    return this.sourcesSynced && !this.datapath.attachments().some((a) => a.state === 'failed');
+  }
+
+  health(): DaemonHealth {
+    const bpfAttached = !this.datapath.attachments().some((a) => a.state === 'failed');
+    const lastReloadOk = this.lastReload.ok;
+    return {
+      healthy: bpfAttached && this.sourcesSynced && lastReloadOk,
+      bpfAttached,
+      sourcesSynced: this.sourcesSynced,
+      lastReloadOk,
+    };
+  }
+
+  private registerServiceMetrics(): void {
+    this.metrics.gauge(
+      'nodewarden_health_check_node_ports',
+      'healthCheckNodePorts by state (serving, starting, failed)',
+      ['state'],
+      (set) => {
+        const ports = this.services.status().healthCheckNodePorts;
+        for (const state of ['serving', 'starting', 'failed'])
+          set({ state }, ports.filter((p) => p.state === state).length);
+      },
+    );
+    this.metrics.gauge(
+      'nodewarden_dsr_packets',
+      'DSR packet counters of the kernel (forwarded, flowHit, decapsulated, noBackend, local, fibFailed, tooBig, arpDropped)',
+      ['counter'],
+      (set) => {
+        for (const [counter, value] of Object.entries(this.services.status().dsr?.stats ?? {}))
+          set({ counter }, Number(value));
+      },
+    );
+    this.metrics.gauge('nodewarden_dsr_apply_failed', '1 while the last DSR apply failed', [], (set) =>
+      set({}, this.services.status().dsr?.lastError ? 1 : 0),
+    );
   }
 
   /** One line for systemd's STATUS=. */
@@ -268,6 +347,8 @@ export class Daemon {
       firewall: this.firewall.status(),
       l2: this.l2.status(),
       lastReload: this.lastReload,
+      services: this.services.status(),
+      health: this.health(),
     };
   }
 
@@ -276,6 +357,7 @@ export class Daemon {
     this.notifier?.stop();
     await this.control?.close();
     await this.metrics.close();
+    this.services?.close();
     this.netlink?.close();
     clearTimeout(this.resyncTimer);
     this.events?.close();

@@ -37,6 +37,8 @@ export class Metrics {
     registers: [this.registry],
   });
   private server: Server | undefined;
+  /** Serves /healthz: 200 when `healthy`, else 503, with the checks as JSON. */
+  health: (() => { healthy: boolean }) | undefined;
 
   /** A gauge whose values are read when Prometheus scrapes. */
   gauge<L extends string>(
@@ -64,6 +66,13 @@ export class Metrics {
     const host = address.slice(0, at).replace(/^\[|\]$/g, '');
     const port = Number(address.slice(at + 1));
     this.server = createServer((req, res) => {
+      if (req.url === '/healthz' && this.health) {
+        const health = this.health();
+        res
+          .writeHead(health.healthy ? 200 : 503, { 'Content-Type': 'application/json' })
+          .end(`${JSON.stringify(health)}\n`);
+        return;
+      }
       if (req.url !== '/metrics') {
         res.writeHead(404).end();
         return;

@@ -15,6 +15,7 @@ import { daemonFiles, startDaemon } from '../test/support/daemon.js';
 import { type Sshd, startFlows, startSshd, startTcpServer, tcpBanner } from '../test/support/net.js';
 import { CLI_BUNDLE } from '../test/support/paths.js';
 import { demoL2 } from './demo/l2.js';
+import { demoServices } from './demo/services.js';
 
 const NODE = '10.99.0.1';
 const MGMT = '10.99.0.10';
@@ -143,4 +144,5 @@ try {
   bpffs.destroy();
 }
 await demoL2();
+await demoServices();
 process.stdout.write('\ndemo finished: the lab namespaces and the bpffs mount are gone\n');

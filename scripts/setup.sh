@@ -17,7 +17,9 @@ fi
 # debootstrap/systemd-container/rpm/lintian (packages and the install test).
 APT_PACKAGES=(clang llvm libbpf-dev libbpf1 linux-libc-dev libc6-dev make bpftool iproute2 iputils-ping util-linux openssh-server
   bird2 frr gobgpd iputils-arping ndisc6 tcpdump ipvsadm wrk iperf3 nftables iptables
-  debootstrap systemd-container rpm lintian)
+  debootstrap systemd-container rpm lintian
+  # ethtool: the DSR lab turns off tx checksum offload on the client's veth
+  ethtool)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

@@ -18,6 +18,8 @@ import { syncLocalRoutes } from '../l2/local-routes.js';
 import type { L2Status } from '../l2/manager.js';
 import { createLogger } from '../log.js';
 import { controlSocketPath } from '../paths.js';
+import { formatServicesStatus } from '../services/format.js';
+import { removeLocalRoutes } from '../services/local-routes.js';
 import { VERSION } from '../version.js';
 import { COMMON_HELP, type CommonFlags, EXIT_FAILED, EXIT_OK, UsageError } from './args.js';
 
@@ -71,6 +73,7 @@ export function formatStatus(s: DaemonStatus): string {
     ...(s.firewall.lastError
       ? [`  REJECTED (the policy in force stays): ${s.firewall.lastError.message}`]
       : []),
+    ...formatServicesStatus(s),
     'packet counters:',
     ...Object.entries(s.packetCounters).map(
       ([slot, c]) => `  ${slot.padEnd(10)} ${c.packets} packets, ${c.bytes} bytes`,
@@ -254,7 +257,7 @@ export const commands: Record<string, Command> = {
     summary: 'detach every nodewarden program and remove its pinned maps (purge, emergencies)',
     usage: 'nodewarden cleanup [--pin-dir DIR] [-o json]',
     async run(flags) {
-      const removed = cleanupDatapath(flags.pinDir, listInterfaces());
+      const removed = [...cleanupDatapath(flags.pinDir, listInterfaces()), ...removeLocalRoutes()];
       // Only routes tagged with nodewarden's L2 protocol number.
       for (const ip of (await syncLocalRoutes([])).removed) removed.push(`local route ${ip}`);
       print(flags, { removed }, () =>

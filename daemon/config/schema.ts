@@ -104,6 +104,85 @@ export const l2Schema = z.strictObject({
   /** Add owned IPs as local routes (table local, proto 76) so local services accept them. */
   localRoutes: z.boolean().default(true),
 });
+const port = z.number().int().min(1).max(65535);
+const dnsLabel = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a Kubernetes name (lower case, digits, - and .)');
+
+/** One Service, in the slim form the Kubernetes source also produces (services/model.ts). */
+export const serviceSchema = z.strictObject({
+  namespace: dnsLabel.default('default'),
+  name: dnsLabel,
+  type: z.enum(['ClusterIP', 'NodePort', 'LoadBalancer']).default('LoadBalancer'),
+  loadBalancerIPs: z.array(address).default([]),
+  externalIPs: z.array(address).default([]),
+  ports: z
+    .array(
+      z.strictObject({
+        name: z.string().min(1).optional(),
+        port,
+        protocol: z.enum(['TCP', 'UDP', 'SCTP']).default('TCP'),
+        nodePort: port.optional(),
+      }),
+    )
+    .default([]),
+  externalTrafficPolicy: z.enum(['Cluster', 'Local']).default('Cluster'),
+  healthCheckNodePort: port.optional(),
+  /** Ready endpoints of the service on this node (standalone: set by hand or by a script). */
+  localReadyEndpoints: z.number().int().min(0).default(0),
+  /** DSR for this service; unset follows services.dsr.enabled. */
+  dsr: z.boolean().optional(),
+  /** Node addresses that run the service's endpoints: DSR's backends. */
+  backendNodes: z.array(address).default([]),
+});
+
+export const servicesSchema = z
+  .strictObject({
+    /** Address the healthCheckNodePort servers bind; `::` listens on IPv4 and IPv6. */
+    healthCheckBindAddress: address.default('::'),
+    dsr: z
+      .strictObject({
+        /** DSR for every service that does not say otherwise (per service: `dsr`). */
+        enabled: z.boolean().default(false),
+        /** Nodes whose IPIP/IP6IP6 VIP traffic this node decapsulates; empty: cluster.nodes. */
+        loadBalancerNodes: z.array(address).default([]),
+      })
+      .default({ enabled: false, loadBalancerNodes: [] }),
+    items: z.array(serviceSchema).default([]),
+  })
+  .superRefine((value, ctx) => {
+    const seenNames = new Map<string, number>();
+    const seenPorts = new Map<number, number>();
+    value.items.forEach((service, index) => {
+      const key = `${service.namespace}/${service.name}`;
+      const first = seenNames.get(key);
+      if (first !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['items', index, 'name'],
+          message: `${key} is already items[${first}]`,
+        });
+      else seenNames.set(key, index);
+      const hc = service.healthCheckNodePort;
+      if (hc === undefined) return;
+      if (service.type !== 'LoadBalancer' || service.externalTrafficPolicy !== 'Local')
+        ctx.addIssue({
+          code: 'custom',
+          path: ['items', index, 'healthCheckNodePort'],
+          message: 'only a LoadBalancer service with externalTrafficPolicy Local has a healthCheckNodePort',
+        });
+      const other = seenPorts.get(hc);
+      if (other !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['items', index, 'healthCheckNodePort'],
+          message: `port ${hc} is already the healthCheckNodePort of items[${other}]`,
+        });
+      else seenPorts.set(hc, index);
+    });
+  });
 
 export const configSchema = z.strictObject({
   /** The node's name; defaults to the host name. */
@@ -125,8 +204,11 @@ export const configSchema = z.strictObject({
     reannounceSeconds: 0,
     localRoutes: true,
   }),
+  /** Services: healthCheckNodePort servers and DSR (docs/services.md). */
+  services: servicesSchema.optional(),
 });
 
 export type Config = z.infer<typeof configSchema>;
 export type DatapathConfig = z.infer<typeof datapathSchema>;
 export type L2Config = z.infer<typeof l2Schema>;
+export type ServicesConfig = z.infer<typeof servicesSchema>;

@@ -49,7 +49,9 @@ export interface DatapathOptions {
 }
 
 export class Datapath {
-  readonly objects: Record<DatapathObject, BpfObject>;
+  readonly objects: Record<Exclude<DatapathObject, 'dsr'>, BpfObject>;
+  /** Loaded on first use: nodes without DSR services never create its maps. */
+  private dsrObject: BpfObject | undefined;
   private readonly counters: BpfMap<number, PacketCounter>;
   private statuses: AttachmentStatus[] = [];
 
@@ -90,7 +92,7 @@ export class Datapath {
   private attachOne(item: PlannedAttachment): AttachmentStatus {
     const base = { ifname: item.ifname, hook: item.hook, program: item.program };
     try {
-      const program = this.objects[item.object].program(item.program);
+      const program = (item.object === 'dsr' ? this.dsr() : this.objects[item.object]).program(item.program);
       const pinPath = join(this.linkDir, item.pinName);
       const attachment =
         item.hook === 'xdp'
@@ -116,6 +118,12 @@ export class Datapath {
     }
   }
 
+  /** DSR's object, its maps pinned beside the others. */
+  dsr(): BpfObject {
+    this.dsrObject ??= BpfObject.load(bpfObjectPath('dsr'), { pinDir: this.options.pinDir });
+    return this.dsrObject;
+  }
+
   attachments(): readonly AttachmentStatus[] {
     return this.statuses;
   }
@@ -137,6 +145,7 @@ export class Datapath {
     this.objects.counters.close();
     this.objects.firewall.close();
     this.objects.l2_responder.close();
+    this.dsrObject?.close();
   }
 }
 

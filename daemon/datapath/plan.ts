@@ -6,7 +6,7 @@
 export type Hook = 'xdp' | 'tc-ingress' | 'tc-egress';
 
 /** The BPF objects the daemon loads, by file name under bpf/out. */
-export type DatapathObject = 'counters' | 'firewall' | 'l2_responder';
+export type DatapathObject = 'counters' | 'firewall' | 'l2_responder' | 'dsr';
 
 export interface PlannedAttachment {
   object: DatapathObject;
@@ -43,13 +43,25 @@ export const L2_PROGRAM = {
   tcPriority: 0,
 } as const;
 
+/**
+ * DSR's programs, on every device while some service uses DSR: XDP forwards
+ * VIP traffic on load-balancer nodes; the decapsulation runs after the firewall,
+ * which sees (and system-allows) the encapsulated packets from load-balancer nodes.
+ */
+export const DSR_PROGRAMS: typeof DEVICE_PROGRAMS = [
+  { object: 'dsr', program: 'nw_dsr_xdp', hook: 'xdp', tcPriority: 0 },
+  { object: 'dsr', program: 'nw_dsr_decap', hook: 'tc-ingress', tcPriority: 3 },
+];
+
 export function planAttachments(
   devices: readonly string[],
   l2Devices: readonly string[] = [],
+  options: { dsr?: boolean } = {},
 ): PlannedAttachment[] {
   const plan: PlannedAttachment[] = [];
+  const programs = options.dsr ? [...DEVICE_PROGRAMS, ...DSR_PROGRAMS] : DEVICE_PROGRAMS;
   for (const ifname of [...new Set(devices)].sort()) {
-    for (const { object, program, hook, tcPriority } of DEVICE_PROGRAMS) {
+    for (const { object, program, hook, tcPriority } of programs) {
       plan.push({ object, program, ifname, hook, pinName: `${hook}-${ifname}-${program}`, tcPriority });
     }
   }

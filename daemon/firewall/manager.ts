@@ -17,8 +17,11 @@ import {
 import type { HostPolicy } from '../../host-policies/model.js';
 import { loadPolicyDirectory, parsePolicySources } from '../../host-policies/parse.js';
 import { InputError } from '../../model/input-errors.js';
+import { decapSystemAllows } from '../../services/dsr-plan.js';
+import { healthCheckSystemAllows, planHealthPorts } from '../../services/health-plan.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { Logger } from '../log.js';
+import { loadBalancerNodesFromConfig, servicesFromConfig } from '../services/from-config.js';
 import { type ApplyResult, FirewallMaps } from './actuator.js';
 import {
   type PendingApply,
@@ -74,12 +77,19 @@ export function nodeFacts(config: LoadedConfig): NodeFacts {
 
 /** What the daemon itself needs, whatever the policies say. */
 export function systemAllows(config: LoadedConfig): SystemAllow[] {
-  return config.cluster.apiServers.map((api) => ({
-    reason: `Kubernetes API ${api.address}:${api.port}`,
-    direction: 'egress' as const,
-    peers: [api.address],
-    l4: [{ kind: 'ports' as const, protocol: 'TCP' as const, port: api.port, endPort: api.port }],
-  }));
+  return [
+    ...config.cluster.apiServers.map((api) => ({
+      reason: `Kubernetes API ${api.address}:${api.port}`,
+      direction: 'egress' as const,
+      peers: [api.address],
+      l4: [{ kind: 'ports' as const, protocol: 'TCP' as const, port: api.port, endPort: api.port }],
+    })),
+    ...healthCheckSystemAllows(planHealthPorts(servicesFromConfig(config.services).services)),
+    ...decapSystemAllows(servicesFromConfig(config.services).services, {
+      addresses: localAddresses(),
+      loadBalancerNodes: loadBalancerNodesFromConfig(config),
+    }),
+  ];
 }
 
 export class FirewallManager {
