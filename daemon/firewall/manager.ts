@@ -3,6 +3,7 @@
  * Invalid input is rejected whole and the policy already in the kernel (from
  * this run or a previous one) stays in force.
  */
+
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { ruleStats } from '../../bpf/codecs/firewall.js';
@@ -17,6 +18,7 @@ import {
 import type { HostPolicy } from '../../host-policies/model.js';
 import { loadPolicyDirectory, parsePolicySources } from '../../host-policies/parse.js';
 import { InputError } from '../../model/input-errors.js';
+import { bgpSystemAllows } from '../bgp/plan.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { Logger } from '../log.js';
 import { type ApplyResult, FirewallMaps } from './actuator.js';
@@ -74,12 +76,13 @@ export function nodeFacts(config: LoadedConfig): NodeFacts {
 
 /** What the daemon itself needs, whatever the policies say. */
 export function systemAllows(config: LoadedConfig): SystemAllow[] {
-  return config.cluster.apiServers.map((api) => ({
+  const apiServers = config.cluster.apiServers.map((api) => ({
     reason: `Kubernetes API ${api.address}:${api.port}`,
     direction: 'egress' as const,
     peers: [api.address],
     l4: [{ kind: 'ports' as const, protocol: 'TCP' as const, port: api.port, endPort: api.port }],
   }));
+  return [...apiServers, ...bgpSystemAllows(config.bgp)];
 }
 
 export class FirewallManager {
