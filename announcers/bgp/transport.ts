@@ -60,7 +60,9 @@ export class NodeTransport implements Transport {
       server.once('error', reject);
       server.listen({ host: o.address, port: o.port }, () => {
         server.removeListener('error', reject);
+        const bound = server.address();
         resolve({
+          ...(bound && typeof bound === 'object' ? { port: bound.port } : {}),
           close: () => new Promise<void>((done) => server.close(() => done())),
           setPasswords: (passwords) => {
             if (passwords.size > 0) {

@@ -70,7 +70,12 @@ export interface Transport {
     port: number;
     passwords: ReadonlyMap<string, string>;
     onConnection: (s: Socket) => void;
-  }): Promise<{ close(): Promise<void>; setPasswords(p: ReadonlyMap<string, string>): void }>;
+  }): Promise<{
+    close(): Promise<void>;
+    setPasswords(p: ReadonlyMap<string, string>): void;
+    /** The bound port, when the transport knows it (listening on port 0 in tests). */
+    port?: number;
+  }>;
 }
 
 export type PeerState = 'Idle' | 'Connect' | 'Active' | 'OpenSent' | 'OpenConfirm' | 'Established';
