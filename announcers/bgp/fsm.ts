@@ -138,6 +138,8 @@ export class PeerFsm {
   /** Consecutive failed attempts or sessions; the backoff exponent. */
   private failures = 0;
   private connectRetryRunning = false;
+  /** Waiting out the backoff after a session or handshake failed (shown as Idle, RFC 4271 8.2.2). */
+  private idleHold = false;
   private current: PeerState = 'Idle';
   private actions: FsmAction[] = [];
 
@@ -200,7 +202,7 @@ export class PeerFsm {
     if (!this.running) return 'Idle';
     if (best === 'Connecting') return 'Connect';
     // Waiting out a backoff after a failure: Idle (RFC 4271 8.2.2, Idle with automatic restart).
-    if (this.failures > 0 && this.connectRetryRunning && !this.config.passive) return 'Idle';
+    if (this.idleHold && this.connectRetryRunning && !this.config.passive) return 'Idle';
     return 'Active';
   }
 
@@ -259,6 +261,7 @@ export class PeerFsm {
   }
 
   private connectNow(): void {
+    this.idleHold = false;
     const id = this.allocateConnection();
     this.conns.set(id, { id, direction: 'outgoing', state: 'Connecting' });
     this.emit({ type: 'connect', conn: id });
@@ -480,6 +483,7 @@ export class PeerFsm {
     this.removeConnection(c, error);
     if (this.conns.size > 0 || !this.running) return;
     this.failures++;
+    this.idleHold = true;
     if (!this.config.passive) this.startConnectRetry(this.backoffSeconds(this.failures));
   }
 

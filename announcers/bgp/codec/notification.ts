@@ -81,7 +81,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 export function decodeNotification(buf: Uint8Array, start: number, end: number): NotificationMessage {
   const code = buf[start]!;
   const subcode = buf[start + 1]!;
-  const data = Uint8Array.prototype.slice.call(buf, start + 2, end);
+  const data = new Uint8Array(buf.subarray(start + 2, end)); // a plain copy, not a view of the socket buffer
   const out: NotificationMessage = { type: 'notification', code, subcode, data };
   if (carriesShutdownCommunication(code, subcode) && data.length >= 1) {
     const length = data[0]!;

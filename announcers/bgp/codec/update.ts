@@ -222,7 +222,7 @@ export function decodeUpdate(buf: Uint8Array, start: number, end: number, ctx: U
         );
       }
       attributes.other ??= [];
-      attributes.other.push({ flags, type, value: buf.slice(v, vEnd) });
+      attributes.other.push({ flags, type, value: new Uint8Array(buf.subarray(v, vEnd)) });
       continue;
     }
     const flagsOk = (flags & (AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE)) === expected;
@@ -300,7 +300,7 @@ export function decodeUpdate(buf: Uint8Array, start: number, end: number, ctx: U
         else if (!ok) taw(UpdateSubcode.ATTRIBUTE_LENGTH_ERROR, `attribute ${type} length ${length}`, raw);
         else {
           attributes.other ??= [];
-          attributes.other.push({ flags, type, value: buf.slice(v, vEnd) });
+          attributes.other.push({ flags, type, value: new Uint8Array(buf.subarray(v, vEnd)) });
         }
         break;
       }
