@@ -33,6 +33,14 @@ const EINPROGRESS = 115;
 const ENOENT = 2;
 const POLLOUT = 0x4;
 const POLL_SLICE_MS = 100;
+const ETIMEDOUT = 110;
+/**
+ * A connect that gets no answer fails after this long, with an error that says
+ * so, instead of hanging until the kernel gives up (about two minutes). Peers
+ * are near; and a peer that silently drops our SYNs is the one sign of a TCP MD5
+ * key mismatch, which the operator should see.
+ */
+export const CONNECT_TIMEOUT_MS = 5_000;
 const LISTEN_BACKLOG = 128;
 
 /** sizeof(struct sockaddr_storage) + flags, prefixlen, keylen, ifindex + key[80] (linux/tcp.h). */
@@ -220,7 +228,7 @@ export class NativeTcpTransport {
       if (tcpSocket.connect(fd, remote, remote.length) !== 0) {
         const errno = lastErrno();
         if (errno !== EINPROGRESS) throw new BpfError('connect', target, errno);
-        await waitConnected(fd, target, o.signal);
+        await waitConnected(fd, target, o.signal, key !== undefined);
       }
       const socket = new Socket({ fd, readable: true, writable: true });
       handedOver = true;
@@ -274,7 +282,8 @@ export class NativeTcpTransport {
   }
 }
 
-async function waitConnected(fd: number, target: string, signal: AbortSignal): Promise<void> {
+async function waitConnected(fd: number, target: string, signal: AbortSignal, md5: boolean): Promise<void> {
+  const deadline = Date.now() + CONNECT_TIMEOUT_MS;
   const pollfd = Buffer.alloc(8);
   pollfd.writeInt32LE(fd, 0);
   pollfd.writeInt16LE(POLLOUT, 4);
@@ -283,6 +292,12 @@ async function waitConnected(fd: number, target: string, signal: AbortSignal): P
     pollfd.writeInt16LE(0, 6);
     const ready = await tcpSocket.pollAsync(pollfd, 1, POLL_SLICE_MS);
     if (signal.aborted) throw abortReason(signal);
+    if (ready === 0 && Date.now() >= deadline) {
+      const why = md5
+        ? 'a TCP MD5 key is set: the peer drops segments whose key differs or is missing'
+        : 'the peer or the path drops our SYNs';
+      throw new BpfError('connect', target, ETIMEDOUT, `no answer in ${CONNECT_TIMEOUT_MS / 1000} s; ${why}`);
+    }
     if (ready > 0) {
       const errno = socketError(fd);
       if (errno !== 0) throw new BpfError('connect', target, errno);

@@ -5,6 +5,7 @@
  */
 
 import { NetlinkWatcher } from '../bpf/index.js';
+import { BgpManager, type BgpStatus } from './bgp/manager.js';
 import { type LoadedConfig, loadConfig } from './config/load.js';
 import { ControlStream } from './control/protocol.js';
 import { ControlServer } from './control/server.js';
@@ -45,6 +46,8 @@ export interface DaemonStatus {
   packetCounters: ReturnType<Datapath['packetCounters']>;
   firewall: FirewallStatus;
   lastReload: { at: string; ok: boolean; error?: string };
+  /** Present when config.yaml has a bgp section. */
+  bgp?: BgpStatus;
 }
 
 export class Daemon {
@@ -57,6 +60,7 @@ export class Daemon {
   private hostAddresses = '';
   private readonly metrics = new Metrics();
   private notifier!: SystemdNotifier;
+  private bgp!: BgpManager;
   private control!: ControlServer;
   private devices: string[] = [];
   private readonly startedAt = new Date();
@@ -67,6 +71,8 @@ export class Daemon {
   /** Throws on invalid config or an unusable datapath: there is no last good state to fall back on yet. */
   async start(config: LoadedConfig = loadConfig(this.options.configPath)): Promise<void> {
     const { log, pinDir, runDir } = this.options;
+    this.bgp = new BgpManager({ log, runDir });
+    const bgpPlan = this.bgp.prepare(config);
     this.config = config;
     this.datapath = Datapath.open({
       pinDir,
@@ -101,8 +107,11 @@ export class Daemon {
       'policy.apply': (params) => this.firewall.apply(params as unknown as ApplyRequest),
       'policy.confirm': () => ({ confirmed: this.firewall.confirm() }),
       monitor: () => new ControlStream((send) => this.events.subscribe(send)),
+      'bgp.peers': () => this.bgp.peers(),
     });
     await this.control.listen();
+    this.bgp.registerMetrics(this.metrics);
+    this.bgp.apply(bgpPlan);
     this.netlink = new NetlinkWatcher(() => this.scheduleResync());
     this.netlink.start(200, (error) => log.error({ err: String(error) }, 'reading netlink failed'));
     try {
@@ -179,9 +188,13 @@ export class Daemon {
     const at = new Date().toISOString();
     this.notifier?.notify({ RELOADING: '1' });
     try {
-      this.config = loadConfig(this.options.configPath);
+      const config = loadConfig(this.options.configPath);
+      // Planned before anything changes, so that invalid BGP input leaves everything as it was.
+      const bgpPlan = this.bgp.prepare(config);
+      this.config = config;
       const policiesOk = this.firewall.sync(this.config);
       this.applyDatapath();
+      this.bgp.apply(bgpPlan);
       this.lastReload = policiesOk
         ? { at, ok: true }
         : { at, ok: false, error: this.firewall.status().lastError?.message ?? 'host policies rejected' };
@@ -221,12 +234,14 @@ export class Daemon {
       packetCounters: this.datapath.packetCounters(),
       firewall: this.firewall.status(),
       lastReload: this.lastReload,
+      ...(this.bgp?.status() ? { bgp: this.bgp.status() } : {}),
     };
   }
 
   /** Stops serving. The pinned datapath keeps running: that is the point. */
   async stop(): Promise<void> {
     this.notifier?.stop();
+    await this.bgp?.stop();
     await this.control?.close();
     await this.metrics.close();
     this.netlink?.close();

@@ -7,6 +7,8 @@ import { BARE_PROTOCOLS as BARE_PROTOCOL_NUMBERS } from '../../host-policies/cil
 import { compilePolicies } from '../../host-policies/compile.js';
 import { parsePolicyFiles } from '../../host-policies/parse.js';
 import { InputError } from '../../model/input-errors.js';
+import { formatBgpPeers, formatBgpStatus } from '../bgp/format.js';
+import type { BgpPeerRow } from '../bgp/manager.js';
 import { loadConfig } from '../config/load.js';
 import { callDaemon, streamFromDaemon } from '../control/client.js';
 import { Daemon, type DaemonStatus } from '../daemon.js';
@@ -72,6 +74,7 @@ export function formatStatus(s: DaemonStatus): string {
     ...Object.entries(s.packetCounters).map(
       ([slot, c]) => `  ${slot.padEnd(10)} ${c.packets} packets, ${c.bytes} bytes`,
     ),
+    ...(s.bgp ? formatBgpStatus(s.bgp) : []),
   ];
   return lines.join('\n');
 }
@@ -280,6 +283,17 @@ export const commands: Record<string, Command> = {
     usage: 'nodewarden monitor [--count N] [--run-dir DIR]',
     extraOptions: { count: { type: 'string' } },
     run: (flags, _positionals, values) => monitor(flags, values ?? {}),
+  },
+  bgp: {
+    summary: 'BGP: peers (state, uptime, prefixes sent and received, last error)',
+    usage: 'nodewarden bgp peers [--run-dir DIR] [-o json]',
+    async run(flags, positionals) {
+      const [sub, ...rest] = positionals;
+      if (sub !== 'peers' || rest.length > 0) throw new UsageError('bgp: expected "bgp peers"');
+      const rows = (await callDaemon(controlSocketPath(flags.runDir), 'bgp.peers')) as BgpPeerRow[];
+      print(flags, rows, () => formatBgpPeers(rows));
+      return EXIT_OK;
+    },
   },
   version: {
     summary: 'print the version',
