@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import type { Host } from '../lab/index.js';
 import {
+  byPrefix,
   familyOf,
   type NeighborSpec,
   type PeerFamily,
@@ -56,11 +57,14 @@ export function birdConfig(spec: PeerSpec): string {
     if (n.password !== undefined) text += `  password "${n.password}";\n`;
     if (n.passive) text += '  passive on;\n';
     if (n.multihop) text += `  multihop ${n.multihop};\n`;
+    // BIRD treats iBGP as multihop unless told the neighbor is on the link.
+    else if (n.asn === spec.asn) text += '  direct;\n';
     if (n.gracefulRestart) {
       text += `  graceful restart on;\n  graceful restart time ${n.gracefulRestart.restartTime};\n`;
     }
     // Retry fast, so that tests need not wait BIRD's default two minutes after a failure.
     text += '  connect retry time 2;\n  error wait time 1, 5;\n';
+    if (n.connectDelay !== undefined) text += `  connect delay time ${n.connectDelay};\n`;
     for (const family of n.families ?? ['ipv4']) text += channel(family, n);
     text += '}\n';
   });
@@ -162,7 +166,7 @@ export class BirdPeer extends PeerProcess implements RealPeer {
     const table = family === 'ipv4' ? 'master4' : 'master6';
     const filter =
       neighbor === undefined ? 'where source = RTS_BGP' : `protocol ${this.protocolOf(neighbor)}`;
-    return parseBirdRoutes(await this.birdc(`show route all table ${table} ${filter}`));
+    return byPrefix(parseBirdRoutes(await this.birdc(`show route all table ${table} ${filter}`)));
   }
 
   async routeCount(family: PeerFamily): Promise<number> {

@@ -7,7 +7,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Host } from '../lab/index.js';
 import {
+  byPrefix,
   familyOf,
+  numericCommunity,
   type PeerFamily,
   PeerProcess,
   type PeerRoute,
@@ -87,7 +89,7 @@ export function parseFrrPath(prefix: string, path: FrrPath): PeerRoute {
       .split(/\s+/)
       .filter((s) => /^\d+$/.test(s))
       .map(Number),
-    communities: (path.community?.string ?? '').split(/\s+/).filter(Boolean),
+    communities: (path.community?.string ?? '').split(/\s+/).filter(Boolean).map(numericCommunity),
     largeCommunities: (path.largeCommunity?.string ?? '').split(/\s+/).filter(Boolean),
     stale: path.stale ?? false,
   };
@@ -162,7 +164,7 @@ export class FrrPeer extends PeerProcess implements RealPeer {
       const best = paths.find((p) => p.bestpath?.overall) ?? paths[0];
       if (best && best.peer?.peerId !== undefined) routes.push(parseFrrPath(prefix, best));
     }
-    return routes;
+    return byPrefix(routes);
   }
 
   async routeCount(family: PeerFamily): Promise<number> {

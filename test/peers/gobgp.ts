@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import type { Host } from '../lab/index.js';
 import {
+  byPrefix,
   familyOf,
   type NeighborSpec,
   type PeerFamily,
@@ -55,6 +56,8 @@ interface GobgpAttr {
   value?: unknown;
   as_paths?: { asns?: number[] }[];
   nexthop?: string;
+  /** MULTI_EXIT_DISC. */
+  metric?: number;
   communities?: number[];
   /** MP_REACH_NLRI's next hops (IPv6). */
   nexthops?: string[];
@@ -84,7 +87,7 @@ export function parseGobgpPath(prefix: string, path: GobgpPath): PeerRoute {
     if (attr.type === ATTR.asPath) route.asPath = (attr.as_paths ?? []).flatMap((s) => s.asns ?? []);
     else if (attr.type === ATTR.nextHop) route.nextHop = attr.nexthop ?? '';
     else if (attr.type === ATTR.mpReach) route.nextHop = attr.nexthops?.[0] ?? attr.nexthop ?? route.nextHop;
-    else if (attr.type === ATTR.med) route.med = Number(attr.value);
+    else if (attr.type === ATTR.med) route.med = Number(attr.metric ?? attr.value);
     else if (attr.type === ATTR.localPref) route.localPref = Number(attr.value);
     else if (attr.type === ATTR.communities) {
       route.communities = (attr.communities ?? []).map((c) => `${c >>> 16}:${c & 0xffff}`);
@@ -173,7 +176,7 @@ export class GobgpPeer extends PeerProcess implements RealPeer {
       const best = received.find((p) => p.best) ?? received[0];
       if (best) routes.push(parseGobgpPath(prefix, best));
     }
-    return routes;
+    return byPrefix(routes);
   }
 
   async routeCount(family: PeerFamily): Promise<number> {

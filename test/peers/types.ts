@@ -28,6 +28,8 @@ export interface NeighborSpec {
   families?: PeerFamily[];
   /** Prefixes this peer announces to the neighbor. */
   announce?: string[];
+  /** Seconds before the first connect attempt (BIRD's `connect delay time`); BIRD only. */
+  connectDelay?: number;
 }
 
 export interface PeerSpec {
@@ -68,6 +70,30 @@ export interface RealPeer {
   routeCount(family: PeerFamily): Promise<number>;
   /** SIGTERM then SIGKILL, and removes the private directory. */
   stop(): Promise<void>;
+}
+
+const WELL_KNOWN: Record<string, string> = {
+  'graceful-shutdown': '65535:0',
+  'accept-own': '65535:1',
+  'llgr-stale': '65535:6',
+  'no-llgr': '65535:7',
+  blackhole: '65535:666',
+  'no-export': '65535:65281',
+  'no-advertise': '65535:65282',
+  'local-AS': '65535:65283',
+  'no-export-subconfed': '65535:65283',
+  'no-peer': '65535:65284',
+  noPeer: '65535:65284',
+};
+
+/** A community as "asn:value", whatever name the peer's CLI gives a well-known one. */
+export function numericCommunity(text: string): string {
+  return WELL_KNOWN[text] ?? text;
+}
+
+/** Routes in prefix order, whatever order the peer's CLI printed them in. */
+export function byPrefix(routes: PeerRoute[]): PeerRoute[] {
+  return routes.sort((a, b) => a.prefix.localeCompare(b.prefix));
 }
 
 export function familyOf(prefix: string): PeerFamily {
