@@ -83,11 +83,15 @@ class ChunkWriter {
 
 export class RibOut {
   /** Prefix key → the route as the peer has been told. */
-  private readonly advertised = new Map<string, PreparedRoute>();
+  private advertised = new Map<string, PreparedRoute>();
+  /** advertised is the desired Map itself (after a full send of everything); copied before a change. */
+  private advertisedShared = false;
   /** Prefix key → route, as we want it. */
   private desired = new Map<string, PreparedRoute>();
   /** Prefixes whose advertised state may differ from the desired one. */
   private readonly dirty = new Set<string>();
+  /** Nothing advertised and everything desired is to be sent: skips per-prefix dirty tracking after a reset. */
+  private full = true;
   /** Families the peer asked to be sent again (ROUTE-REFRESH). */
   private readonly refresh = new Set<Family>();
   private readonly attributeCache = new Map<string, Uint8Array>();
@@ -97,13 +101,17 @@ export class RibOut {
   }
 
   get pending(): boolean {
-    return this.dirty.size > 0 || this.refresh.size > 0;
+    return (this.full && this.desired.size > 0) || this.dirty.size > 0 || this.refresh.size > 0;
   }
 
   /** Replaces the desired table (already filtered for this peer). */
   setDesired(routes: readonly PreparedRoute[]): void {
     const next = new Map<string, PreparedRoute>();
     for (const r of routes) next.set(r.key, r);
+    if (this.full) {
+      this.desired = next;
+      return;
+    }
     for (const [key, route] of next) {
       if (this.advertised.get(key)?.attrKey !== route.attrKey) this.dirty.add(key);
     }
@@ -113,11 +121,12 @@ export class RibOut {
 
   /** The session went down: the peer holds nothing from us any more. */
   reset(): void {
-    this.advertised.clear();
+    this.advertised = new Map();
+    this.advertisedShared = false;
     this.attributeCache.clear();
     this.refresh.clear();
     this.dirty.clear();
-    for (const key of this.desired.keys()) this.dirty.add(key);
+    this.full = true;
   }
 
   /** ROUTE-REFRESH: send every route of the family again. */
@@ -134,9 +143,9 @@ export class RibOut {
     o: { endOfRib?: readonly Family[]; chunkBytes?: number } = {},
   ): UpdateBatch {
     const w = new ChunkWriter(o.chunkBytes ?? CHUNK_BYTES);
-    const sendable = (family: Family): boolean =>
-      ctx.families.includes(family) &&
-      (family === 'ipv4-unicast' ? ctx.nextHopIPv4 !== undefined : (ctx.nextHopsIPv6?.length ?? 0) > 0);
+    const canIPv4 = ctx.families.includes('ipv4-unicast') && ctx.nextHopIPv4 !== undefined;
+    const canIPv6 = ctx.families.includes('ipv6-unicast') && (ctx.nextHopsIPv6?.length ?? 0) > 0;
+    const sendable = (family: Family): boolean => (family === 'ipv4-unicast' ? canIPv4 : canIPv6);
     const withdraw: Record<Family, PreparedRoute[]> = { 'ipv4-unicast': [], 'ipv6-unicast': [] };
     const groups = new Map<string, PreparedRoute[]>();
     const announce = (route: PreparedRoute): void => {
@@ -145,6 +154,15 @@ export class RibOut {
       if (group) group.push(route);
       else groups.set(groupKey, [route]);
     };
+    let fullSend = false;
+    if (this.full) {
+      this.full = false;
+      fullSend = true;
+      for (const route of this.desired.values()) {
+        if (sendable(route.prefix.family)) announce(route);
+        else fullSend = false;
+      }
+    }
     for (const key of this.dirty) {
       const route = this.desired.get(key);
       const sent = this.advertised.get(key);
@@ -167,6 +185,17 @@ export class RibOut {
       }
     }
     this.refresh.clear();
+    if (fullSend) {
+      // Everything desired goes out: the peer will hold exactly the desired Map, so share it (setDesired never mutates it).
+      this.advertised = this.desired;
+      this.advertisedShared = true;
+    } else if (
+      this.advertisedShared &&
+      (groups.size > 0 || withdraw['ipv4-unicast'].length + withdraw['ipv6-unicast'].length > 0)
+    ) {
+      this.advertised = new Map(this.advertised);
+      this.advertisedShared = false;
+    }
     let withdrawn = 0;
     for (const family of ['ipv4-unicast', 'ipv6-unicast'] as const) {
       const routes = withdraw[family];
@@ -179,7 +208,7 @@ export class RibOut {
     for (const routes of groups.values()) {
       const first = routes[0]!;
       this.writeAnnouncements(w, ctx, first, routes);
-      for (const r of routes) this.advertised.set(r.key, r);
+      if (!fullSend) for (const r of routes) this.advertised.set(r.key, r);
       announced += routes.length;
     }
     for (const family of o.endOfRib ?? []) w.append(encodeEndOfRib(family));

@@ -13,10 +13,10 @@ export interface PreparedRoute {
   groupKey: string;
   communities: number[];
   largeCommunities: LargeCommunity[];
-  localPref?: number;
-  med?: number;
+  localPref: number | undefined;
+  med: number | undefined;
   /** Canonical peer addresses; undefined = every peer. */
-  peers?: ReadonlySet<string>;
+  peers: ReadonlySet<string> | undefined;
 }
 
 /** A route the speaker cannot announce, naming the route and the field. */
@@ -54,40 +54,64 @@ function u32Field(value: number | undefined, path: string): number | undefined {
 export function prepareRoutes(routes: readonly Route[]): PreparedRoute[] {
   const byKey = new Map<string, PreparedRoute>();
   // Tables are large and their attribute sets few: parse each distinct set once.
-  const attributeSets = new Map<string, Omit<PreparedRoute, 'key' | 'prefix' | 'groupKey'>>();
-  const groupKeys = new Map<string, string>();
-  routes.forEach((route, i) => {
-    const at = `routes[${i}]`;
+  const attributeSets = new Map<string, AttributeSet>();
+  for (let i = 0; i < routes.length; i++) {
+    const route = routes[i]!;
     let prefix: Prefix;
     try {
       prefix = parsePrefix(route.prefix);
     } catch (error) {
-      throw new RouteError(`${at}.prefix`, (error as Error).message);
+      throw new RouteError(`routes[${i}].prefix`, (error as Error).message);
     }
-    const rawKey = `${route.communities?.join(',') ?? ''}|${route.largeCommunities?.join(',') ?? ''}|${route.localPref ?? ''}|${route.med ?? ''}|${route.peers?.join(',') ?? ''}`;
-    let attributes = attributeSets.get(rawKey);
-    if (!attributes) {
-      attributes = parseAttributes(route, at);
-      attributeSets.set(rawKey, attributes);
+    const plain =
+      route.communities === undefined &&
+      route.largeCommunities === undefined &&
+      route.localPref === undefined &&
+      route.med === undefined &&
+      route.peers === undefined;
+    const rawKey = plain
+      ? ''
+      : `${route.communities?.join(',')}|${route.largeCommunities?.join(',')}|${route.localPref}|${route.med}|${route.peers?.join(',')}`;
+    let set = attributeSets.get(rawKey);
+    if (!set) {
+      set = parseAttributes(route, `routes[${i}]`);
+      attributeSets.set(rawKey, set);
     }
-    const groupKey = `${prefix.family}#${attributes.attrKey}`;
-    const key = formatPrefix(prefix);
-    byKey.set(key, {
+    const v4 = prefix.family === 'ipv4-unicast';
+    // parsePrefix accepted the text, so an IPv4 prefix with a length is already canonical.
+    const key = v4
+      ? route.prefix.includes('/')
+        ? route.prefix
+        : `${route.prefix}/32`
+      : formatPrefix(prefix);
+    const prepared: PreparedRoute = {
       key,
       prefix,
-      groupKey: groupKeys.get(groupKey) ?? setGet(groupKeys, groupKey),
-      ...attributes,
-    });
-  });
+      attrKey: set.attrKey,
+      groupKey: v4 ? set.groupKeyIPv4 : set.groupKeyIPv6,
+      communities: set.communities,
+      largeCommunities: set.largeCommunities,
+      localPref: set.localPref,
+      med: set.med,
+      peers: set.peers,
+    };
+    byKey.set(key, prepared);
+  }
   return [...byKey.values()];
 }
 
-function setGet(map: Map<string, string>, value: string): string {
-  map.set(value, value);
-  return value;
+interface AttributeSet {
+  attrKey: string;
+  groupKeyIPv4: string;
+  groupKeyIPv6: string;
+  communities: number[];
+  largeCommunities: LargeCommunity[];
+  localPref: number | undefined;
+  med: number | undefined;
+  peers: ReadonlySet<string> | undefined;
 }
 
-function parseAttributes(route: Route, at: string): Omit<PreparedRoute, 'key' | 'prefix' | 'groupKey'> {
+function parseAttributes(route: Route, at: string): AttributeSet {
   const communities = (route.communities ?? []).map((c, j) => {
     try {
       return parseCommunity(c);
@@ -108,10 +132,12 @@ function parseAttributes(route: Route, at: string): Omit<PreparedRoute, 'key' | 
   const attrKey = `${communities.join(',')}|${largeCommunities.map((l) => l.join(':')).join(',')}|${localPref ?? ''}|${med ?? ''}`;
   return {
     attrKey,
+    groupKeyIPv4: `ipv4-unicast#${attrKey}`,
+    groupKeyIPv6: `ipv6-unicast#${attrKey}`,
     communities,
     largeCommunities,
-    ...(localPref !== undefined ? { localPref } : {}),
-    ...(med !== undefined ? { med } : {}),
-    ...(peers ? { peers: new Set(peers) } : {}),
+    localPref,
+    med,
+    peers: peers ? new Set(peers) : undefined,
   };
 }

@@ -19,6 +19,7 @@ import {
   parseIPv4,
   parseIPv4Reference,
   parseIPv6,
+  parseIPv6Reference,
   parseLargeCommunity,
   parsePrefix,
   type UpdateContext,
@@ -114,6 +115,28 @@ describe('addresses and prefixes', () => {
         },
       ),
       { numRuns: 5000 },
+    );
+  });
+
+  it('parses IPv6 like the reference parser for any input', () => {
+    const alphabet = fc.constantFrom(...'0123456789abcdefABCDEF:.:::g'.split(''));
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string({ unit: alphabet, maxLength: 45 }),
+          bytes(16).map((b) => formatIPv6(b)),
+          fc
+            .tuple(bytes(16), fc.integer({ min: 0, max: 15 }), fc.constantFrom(':', '::', '.', '1', 'fffff'))
+            .map(([b, at, junk]) => {
+              const t = formatIPv6(b);
+              return t.slice(0, at) + junk + t.slice(at);
+            }),
+        ),
+        (text) => {
+          expect(parseIPv6(text)).toEqual(parseIPv6Reference(text));
+        },
+      ),
+      { numRuns: 20_000 },
     );
   });
 
