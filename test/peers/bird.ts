@@ -37,6 +37,8 @@ function channel(family: PeerFamily, n: NeighborSpec): string {
 export function birdConfig(spec: PeerSpec): string {
   const all = spec.neighbors.flatMap((n) => n.announce ?? []);
   let text = `router id ${spec.routerId};\nlog stderr { info, remote, warning, error, auth, fatal, bug };\n`;
+  // Millisecond state-change times, so that benchmarks can time from Established.
+  text += 'timeformat protocol iso long ms;\n';
   text += 'protocol device { scan time 10; }\nprotocol direct { ipv4; ipv6; interface "*"; }\n';
   text += staticProtocol(
     'announce4',
@@ -154,6 +156,14 @@ export class BirdPeer extends PeerProcess implements RealPeer {
   async sessionState(neighbor: string): Promise<string> {
     const out = await this.birdc(`show protocols all ${this.protocolOf(neighbor)}`);
     return /BGP state:\s+(\S+)/.exec(out)?.[1] ?? 'unknown';
+  }
+
+  /** When the session with `neighbor` last became Established, by BIRD's clock (ms since the epoch). */
+  async establishedSince(neighbor: string): Promise<number | undefined> {
+    const name = this.protocolOf(neighbor);
+    const out = await this.birdc(`show protocols ${name}`);
+    const m = new RegExp(`^${name}\\s+BGP\\s+\\S+\\s+up\\s+(\\S+ \\S+)\\s+Established`, 'm').exec(out);
+    return m ? new Date(m[1]!.replace(' ', 'T')).getTime() : undefined;
   }
 
   /** BIRD's "Last error" line of the neighbor's protocol, e.g. "Received: Hold timer expired". */
