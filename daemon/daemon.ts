@@ -108,6 +108,7 @@ export class Daemon {
       'policy.confirm': () => ({ confirmed: this.firewall.confirm() }),
       monitor: () => new ControlStream((send) => this.events.subscribe(send)),
       'bgp.peers': () => this.bgp.peers(),
+      'bgp.received': (params) => this.bgp.receivedRoutes(String(params.peer ?? '')),
     });
     await this.control.listen();
     this.bgp.registerMetrics(this.metrics);

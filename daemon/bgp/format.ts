@@ -1,4 +1,5 @@
 /** Text forms of BGP status for `nodewarden bgp peers` and `nodewarden status`. */
+import type { ReceivedRoute } from '../../announcers/bgp/index.js';
 import type { BgpPeerRow, BgpStatus } from './manager.js';
 
 export function formatDuration(seconds: number): string {
@@ -77,4 +78,12 @@ export function formatBgpStatus(s: BgpStatus): string[] {
       return `  ${p.name} (${p.address}, AS ${p.asn}): ${p.state}${uptime}, ${p.prefixesSent} sent, ${p.prefixesReceived} received${error ? `; last error: ${error}` : ''}`;
     }),
   ];
+}
+
+/** Routes a peer sent us; nodewarden counts and shows them, never installs them. */
+export function formatReceivedRoutes(routes: readonly ReceivedRoute[]): string {
+  if (routes.length === 0) return 'no routes received from this peer';
+  return routes
+    .map((r) => `${r.prefix.padEnd(20)} via ${r.nextHop}  AS path ${r.asPath.join(' ') || '(empty)'}`)
+    .join('\n');
 }

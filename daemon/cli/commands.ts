@@ -3,11 +3,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { basename } from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
+import type { ReceivedRoute } from '../../announcers/bgp/index.js';
 import { BARE_PROTOCOLS as BARE_PROTOCOL_NUMBERS } from '../../host-policies/cilium-names.js';
 import { compilePolicies } from '../../host-policies/compile.js';
 import { parsePolicyFiles } from '../../host-policies/parse.js';
 import { InputError } from '../../model/input-errors.js';
-import { formatBgpPeers, formatBgpStatus } from '../bgp/format.js';
+import { formatBgpPeers, formatBgpStatus, formatReceivedRoutes } from '../bgp/format.js';
 import type { BgpPeerRow } from '../bgp/manager.js';
 import { loadConfig } from '../config/load.js';
 import { callDaemon, streamFromDaemon } from '../control/client.js';
@@ -285,14 +286,24 @@ export const commands: Record<string, Command> = {
     run: (flags, _positionals, values) => monitor(flags, values ?? {}),
   },
   bgp: {
-    summary: 'BGP: peers (state, uptime, prefixes sent and received, last error)',
-    usage: 'nodewarden bgp peers [--run-dir DIR] [-o json]',
+    summary:
+      'BGP: peers (state, uptime, prefixes sent and received, last error), routes received from a peer',
+    usage:
+      'nodewarden bgp peers [--run-dir DIR] [-o json]\n       nodewarden bgp received PEER [--run-dir DIR] [-o json]',
     async run(flags, positionals) {
       const [sub, ...rest] = positionals;
-      if (sub !== 'peers' || rest.length > 0) throw new UsageError('bgp: expected "bgp peers"');
-      const rows = (await callDaemon(controlSocketPath(flags.runDir), 'bgp.peers')) as BgpPeerRow[];
-      print(flags, rows, () => formatBgpPeers(rows));
-      return EXIT_OK;
+      const socket = controlSocketPath(flags.runDir);
+      if (sub === 'peers' && rest.length === 0) {
+        const rows = (await callDaemon(socket, 'bgp.peers')) as BgpPeerRow[];
+        print(flags, rows, () => formatBgpPeers(rows));
+        return EXIT_OK;
+      }
+      if (sub === 'received' && rest.length === 1) {
+        const routes = (await callDaemon(socket, 'bgp.received', { peer: rest[0] })) as ReceivedRoute[];
+        print(flags, routes, () => formatReceivedRoutes(routes));
+        return EXIT_OK;
+      }
+      throw new UsageError('bgp: expected "bgp peers" or "bgp received PEER"');
     },
   },
   version: {

@@ -76,6 +76,7 @@ beforeAll(async () => {
         holdTime: 9,
         gracefulRestart: { restartTime: 120 },
         families: ['ipv4', 'ipv6'],
+        announce: ['192.0.2.0/24'],
       },
     ],
   });
@@ -125,12 +126,20 @@ describe('the daemon announces to BIRD', () => {
       asn: 65002,
       state: 'Established',
       prefixesSent: 3,
+      prefixesReceived: 1,
       md5: true,
       negotiated: { holdTime: 9, gracefulRestart: true, families: ['ipv4-unicast', 'ipv6-unicast'] },
     });
     const text = (await d.cli(['bgp', 'peers'])).stdout;
     expect(text).toMatch(/^PEER\s+ADDRESS\s+ASN\s+STATE\s+UPTIME\s+SENT\s+RECEIVED/m);
-    expect(text).toMatch(new RegExp(`^bird\\s+${BIRD}\\s+65002\\s+Established\\s+\\S+\\s+3\\s+0`, 'm'));
+    expect(text).toMatch(new RegExp(`^bird\\s+${BIRD}\\s+65002\\s+Established\\s+\\S+\\s+3\\s+1`, 'm'));
+    // What BIRD sends us is shown, never installed.
+    const received = JSON.parse((await d.cli(['bgp', 'received', 'bird', '-o', 'json'])).stdout);
+    expect(received).toEqual([{ prefix: '192.0.2.0/24', nextHop: BIRD, asPath: [65002] }]);
+    expect((await d.cli(['bgp', 'received', 'bird'])).stdout).toMatch(
+      /^192\.0\.2\.0\/24\s+via 10\.97\.0\.2 {2}AS path 65002$/m,
+    );
+    expect((await node.exec(['ip', 'route', 'show', '192.0.2.0/24'])).stdout).toBe('');
     const status = await d.status();
     expect(status.bgp).toMatchObject({ asn: 65001, routerId: NODE, routes: 3, restarting: false });
     expect((await d.cli(['status'])).stdout).toMatch(
