@@ -56,7 +56,7 @@ function established(over: Partial<FsmConfig> = {}, open = openFrom()): PeerFsm 
   return fsm;
 }
 
-describe('start and handshake', () => {
+describe('start and handshake', { timeout: 60_000 }, () => {
   it('an active peer connects at once and bounds the attempt with the connect-retry timer', () => {
     const fsm = new PeerFsm(config());
     const actions = fsm.handle({ type: 'start' });
@@ -135,7 +135,7 @@ describe('start and handshake', () => {
   });
 });
 
-describe('errors', () => {
+describe('errors', { timeout: 60_000 }, () => {
   it('refuses an OPEN from the wrong AS with OPEN Message Error/Bad Peer AS', () => {
     const fsm = new PeerFsm(config());
     fsm.handle({ type: 'start' });
@@ -216,7 +216,7 @@ describe('errors', () => {
   });
 });
 
-describe('timers', () => {
+describe('timers', { timeout: 60_000 }, () => {
   it('hold timer expiry sends Hold Timer Expired, drops the session and backs off', () => {
     const fsm = established({ connectRetryTime: 5 });
     const a = fsm.handle({ type: 'timer', timer: 'hold:1' });
@@ -280,7 +280,7 @@ describe('timers', () => {
   });
 });
 
-describe('collision detection (RFC 4271 6.8)', () => {
+describe('collision detection (RFC 4271 6.8)', { timeout: 60_000 }, () => {
   function collide(localId: number, remoteId: number) {
     const fsm = new PeerFsm(config({ localId }));
     fsm.handle({ type: 'start' });
@@ -357,7 +357,7 @@ describe('collision detection (RFC 4271 6.8)', () => {
   });
 });
 
-describe('stop', () => {
+describe('stop', { timeout: 60_000 }, () => {
   it('sends Cease/Administrative Shutdown with the shutdown communication and goes Idle', () => {
     const fsm = established();
     const notification = { code: 6, subcode: 2, shutdownMessage: 'maintenance' };

@@ -57,7 +57,7 @@ const route = fc.record(
   { requiredKeys: ['prefix'] },
 ) as fc.Arbitrary<Route>;
 
-describe('RIB-out', () => {
+describe('RIB-out', { timeout: 60_000 }, () => {
   it('the UPDATE stream takes the peer from any table to any other, in messages of at most 4096 octets', () => {
     fc.assert(
       fc.property(

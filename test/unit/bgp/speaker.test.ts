@@ -76,7 +76,7 @@ const received = (s: BgpSpeaker, address: string) =>
 
 const updates = (ms: BgpMessage[]) => ms.filter((m): m is UpdateMessage => m.type === 'update');
 
-describe('two speakers over loopback', () => {
+describe('two speakers over loopback', { timeout: 60_000 }, () => {
   it('eBGP over 127.0.0.1: exchange, change and withdraw routes, then a shutdown with an RFC 8203 message', async () => {
     const { a, b } = await pair('127.0.0.1', 65001, 4200000002);
     a.s.setRoutes([{ prefix: '198.51.100.1/32' }, { prefix: '2001:db8::1/128', communities: ['no-export'] }]);
@@ -161,7 +161,7 @@ describe('two speakers over loopback', () => {
   });
 });
 
-describe('what the speaker writes', () => {
+describe('what the speaker writes', { timeout: 60_000 }, () => {
   async function withRawPeer(config: Omit<SpeakerConfig, 'listen'>, routes: Route[], restarting = false) {
     const { s, log } = await speaker({ ...config, listen: { address: '127.0.0.1', port: 0 } }, restarting);
     s.setRoutes(routes);
@@ -348,7 +348,7 @@ describe('what the speaker writes', () => {
   });
 });
 
-describe('collision over real sockets', () => {
+describe('collision over real sockets', { timeout: 60_000 }, () => {
   it('with the lower identifier the speaker closes its own connection with Cease/Connection Collision Resolution', async () => {
     const accepted: RawPeer[] = [];
     const server = createServer((socket) => accepted.push(new RawPeer(socket)));
@@ -391,7 +391,7 @@ describe('collision over real sockets', () => {
   });
 });
 
-describe('input errors', () => {
+describe('input errors', { timeout: 60_000 }, () => {
   it('setRoutes refuses a bad route naming it, and keeps the last good table', async () => {
     const { s } = await speaker({ asn: 65001, routerId: '10.0.0.1', peers: [] });
     s.setRoutes([{ prefix: '198.51.100.1/32' }]);
