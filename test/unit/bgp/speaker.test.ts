@@ -430,3 +430,63 @@ describe('input errors', { timeout: 60_000 }, () => {
     expect(log.records.length).toBeGreaterThan(0);
   });
 });
+
+describe('injected clock', { timeout: 60_000 }, () => {
+  /** Timers that fire only when the test advances the clock. */
+  function fakeTimers() {
+    let now = Date.parse('2026-01-01T00:00:00Z');
+    let next = 1;
+    const pending = new Map<number, { at: number; fn: () => void }>();
+    return {
+      setTimeout: (fn: () => void, ms: number) => {
+        const id = next++;
+        pending.set(id, { at: now + ms, fn });
+        return id;
+      },
+      clearTimeout: (h: unknown) => {
+        pending.delete(h as number);
+      },
+      now: () => now,
+      /** Fires due timers in time order, each at its own time, including ones they re-arm. */
+      advance(ms: number) {
+        const target = now + ms;
+        for (;;) {
+          const due = [...pending].filter(([, t]) => t.at <= target).sort((a, b) => a[1].at - b[1].at)[0];
+          if (!due) break;
+          pending.delete(due[0]);
+          now = due[1].at;
+          due[1].fn();
+        }
+        now = target;
+      },
+    };
+  }
+
+  it('the hold timer runs on the injected clock: nothing happens until it is advanced past the hold time', async () => {
+    const timers = fakeTimers();
+    const log = memoryLog();
+    const s = new BgpSpeaker(
+      {
+        asn: 65001,
+        routerId: '10.0.0.1',
+        listen: { address: '127.0.0.1', port: 0 },
+        peers: [peer('127.0.0.1', 65002, 179, { passive: true, holdTime: 9 })],
+      },
+      { log, timers },
+    );
+    running.push(s);
+    await s.start();
+    const raw = await RawPeer.connect(s.listenPort!);
+    peersOpen.push(raw);
+    await raw.establish({ asn: 65002, holdTime: 9 });
+    await waitFor(() => s.peers()[0]!.state === 'Established');
+    timers.advance(8_000);
+    // 8 s: two keepalives from the speaker (every 3 s), and still up.
+    await raw.until((r) => r.filter((m) => m.type === 'keepalive').length >= 3, 2000, 'keepalives');
+    expect(s.peers()[0]!).toMatchObject({ state: 'Established', uptimeSeconds: 8 });
+    timers.advance(1_000);
+    await raw.until((r) => r.some((m) => m.type === 'notification'), 2000, 'Hold Timer Expired');
+    expect(raw.received.find((m) => m.type === 'notification')).toMatchObject({ code: 4, subcode: 0 });
+    expect(s.peers()[0]!.state).not.toBe('Established');
+  });
+});
