@@ -149,7 +149,7 @@ export class RibOut {
     const withdraw: Record<Family, PreparedRoute[]> = { 'ipv4-unicast': [], 'ipv6-unicast': [] };
     const groups = new Map<string, PreparedRoute[]>();
     const announce = (route: PreparedRoute): void => {
-      const groupKey = `${route.prefix.family}#${route.attrKey}`;
+      const groupKey = `${route.family}#${route.attrKey}`;
       const group = groups.get(groupKey);
       if (group) group.push(route);
       else groups.set(groupKey, [route]);
@@ -159,24 +159,24 @@ export class RibOut {
       this.full = false;
       fullSend = true;
       for (const route of this.desired.values()) {
-        if (sendable(route.prefix.family)) announce(route);
+        if (sendable(route.family)) announce(route);
         else fullSend = false;
       }
     }
     for (const key of this.dirty) {
       const route = this.desired.get(key);
       const sent = this.advertised.get(key);
-      if (route && sendable(route.prefix.family)) {
+      if (route && sendable(route.family)) {
         if (sent?.attrKey !== route.attrKey) announce(route);
       } else if (sent !== undefined) {
-        withdraw[sent.prefix.family].push(sent);
+        withdraw[sent.family].push(sent);
       }
     }
     this.dirty.clear();
     for (const family of this.refresh) {
       for (const route of this.desired.values()) {
         if (
-          route.prefix.family === family &&
+          route.family === family &&
           sendable(family) &&
           this.advertised.get(route.key)?.attrKey === route.attrKey
         ) {
@@ -216,7 +216,7 @@ export class RibOut {
   }
 
   private attributes(ctx: RibOutContext, route: PreparedRoute): Uint8Array {
-    const family = route.prefix.family;
+    const family = route.family;
     const cacheKey = route.groupKey;
     let block = this.attributeCache.get(cacheKey);
     if (block) return block;
@@ -251,7 +251,7 @@ export class RibOut {
     routes: PreparedRoute[],
   ): void {
     const block = this.attributes(ctx, first);
-    const v6 = first.prefix.family === 'ipv6-unicast';
+    const v6 = first.family === 'ipv6-unicast';
     let i = 0;
     while (i < routes.length) {
       const buf = w.reserve();
@@ -275,8 +275,8 @@ export class RibOut {
         const limit = start + MAX_MESSAGE_LENGTH - (block.length - mpPrefixLength);
         while (i < routes.length) {
           const r = routes[i]!;
-          if (p + nlriSize(r.prefix.length) > limit) break;
-          p = writeNlri(buf, p, r.prefix.length, r.prefix.addr);
+          if (p + nlriSize(r.length) > limit) break;
+          p = writeRouteNlri(buf, p, r);
           i++;
         }
         buf.writeUInt16BE(p - mpLengthAt - 2, mpLengthAt);
@@ -290,8 +290,8 @@ export class RibOut {
         const limit = start + MAX_MESSAGE_LENGTH;
         while (i < routes.length) {
           const r = routes[i]!;
-          if (p + nlriSize(r.prefix.length) > limit) break;
-          p = writeNlri(buf, p, r.prefix.length, r.prefix.addr);
+          if (p + nlriSize(r.length) > limit) break;
+          p = writeRouteNlri(buf, p, r);
           i++;
         }
       }
@@ -312,9 +312,9 @@ export class RibOut {
         const lengthAt = p;
         p += 2;
         while (i < routes.length) {
-          const route = routes[i]!.prefix;
+          const route = routes[i]!;
           if (p + nlriSize(route.length) + 2 > limit) break;
-          p = writeNlri(buf, p, route.length, route.addr);
+          p = writeRouteNlri(buf, p, route);
           i++;
         }
         buf.writeUInt16BE(p - lengthAt - 2, lengthAt);
@@ -334,9 +334,9 @@ export class RibOut {
         buf[p + 2] = safi;
         p += 3;
         while (i < routes.length) {
-          const route = routes[i]!.prefix;
+          const route = routes[i]!;
           if (p + nlriSize(route.length) > limit) break;
-          p = writeNlri(buf, p, route.length, route.addr);
+          p = writeRouteNlri(buf, p, route);
           i++;
         }
         buf.writeUInt16BE(p - mpLengthAt - 2, mpLengthAt);
@@ -347,4 +347,16 @@ export class RibOut {
       w.messages++;
     }
   }
+}
+
+/** One NLRI entry from a prepared route (RFC 4271 4.3): the length, then only the octets it covers. */
+function writeRouteNlri(buf: Buffer, offset: number, r: PreparedRoute): number {
+  if (r.ipv6) return writeNlri(buf, offset, r.length, r.ipv6);
+  buf[offset++] = r.length;
+  const a = r.ipv4;
+  if (r.length > 0) buf[offset++] = a >>> 24;
+  if (r.length > 8) buf[offset++] = (a >>> 16) & 0xff;
+  if (r.length > 16) buf[offset++] = (a >>> 8) & 0xff;
+  if (r.length > 24) buf[offset++] = a & 0xff;
+  return offset;
 }

@@ -1,12 +1,20 @@
 import { type LargeCommunity, parseCommunity, parseLargeCommunity } from './codec/communities.js';
 import { formatAddress, formatPrefix, type Prefix, parseAddress, parsePrefix } from './codec/prefix.js';
-import type { Route } from './types.js';
+import type { Family, Route } from './types.js';
 
 /** A route validated and parsed once, shared by every peer's RIB-out. */
 export interface PreparedRoute {
   /** Canonical prefix text, the RIB key. */
   key: string;
-  prefix: Prefix;
+  family: Family;
+  /** Prefix length. */
+  length: number;
+  /**
+   * The address: an unsigned 32-bit number for IPv4 (no object per route:
+   * tables of 100k host routes are the common case), 16 bytes for IPv6.
+   */
+  ipv4: number;
+  ipv6: Uint8Array | undefined;
   /** Equal for routes whose attributes are equal: they can share UPDATEs. */
   attrKey: string;
   /** Family and attrKey: routes with equal groupKey go in the same UPDATEs. */
@@ -57,11 +65,20 @@ export function prepareRoutes(routes: readonly Route[]): PreparedRoute[] {
   const attributeSets = new Map<string, AttributeSet>();
   for (let i = 0; i < routes.length; i++) {
     const route = routes[i]!;
-    let prefix: Prefix;
-    try {
-      prefix = parsePrefix(route.prefix);
-    } catch (error) {
-      throw new RouteError(`routes[${i}].prefix`, (error as Error).message);
+    const text = route.prefix;
+    let length = typeof text === 'string' ? scanIPv4Prefix(text) : -1;
+    let ipv4 = scannedIPv4;
+    let prefix: Prefix | undefined;
+    if (length < 0) {
+      try {
+        prefix = parsePrefix(text);
+      } catch (error) {
+        throw new RouteError(`routes[${i}].prefix`, (error as Error).message);
+      }
+      length = prefix.length;
+      const a = prefix.addr;
+      ipv4 =
+        prefix.family === 'ipv4-unicast' ? ((a[0]! << 24) | (a[1]! << 16) | (a[2]! << 8) | a[3]!) >>> 0 : 0;
     }
     const plain =
       route.communities === undefined &&
@@ -77,16 +94,15 @@ export function prepareRoutes(routes: readonly Route[]): PreparedRoute[] {
       set = parseAttributes(route, `routes[${i}]`);
       attributeSets.set(rawKey, set);
     }
-    const v4 = prefix.family === 'ipv4-unicast';
-    // parsePrefix accepted the text, so an IPv4 prefix with a length is already canonical.
-    const key = v4
-      ? route.prefix.includes('/')
-        ? route.prefix
-        : `${route.prefix}/32`
-      : formatPrefix(prefix);
+    const v4 = prefix === undefined || prefix.family === 'ipv4-unicast';
+    // The scanner and parsePrefix accepted the text, so an IPv4 prefix with a length is already canonical.
+    const key = v4 ? (text.includes('/') ? text : `${text}/32`) : formatPrefix(prefix!);
     const prepared: PreparedRoute = {
       key,
-      prefix,
+      family: v4 ? 'ipv4-unicast' : 'ipv6-unicast',
+      length,
+      ipv4,
+      ipv6: v4 ? undefined : prefix!.addr,
       attrKey: set.attrKey,
       groupKey: v4 ? set.groupKeyIPv4 : set.groupKeyIPv6,
       communities: set.communities,
@@ -98,6 +114,54 @@ export function prepareRoutes(routes: readonly Route[]): PreparedRoute[] {
     byKey.set(key, prepared);
   }
   return [...byKey.values()];
+}
+
+let scannedIPv4 = 0;
+
+/**
+ * The common case without allocation: "a.b.c.d/len" or "a.b.c.d" with host
+ * bits clear. Returns the length and leaves the address in scannedIPv4, or
+ * -1 for anything else (parsePrefix then decides, with its error messages).
+ */
+function scanIPv4Prefix(text: string): number {
+  let addr = 0;
+  let part = 0;
+  let value = 0;
+  let digits = 0;
+  let i = 0;
+  const n = text.length;
+  for (; i <= n; i++) {
+    const c = i < n ? text.charCodeAt(i) : 47;
+    if (c === 46 || c === 47) {
+      if (digits === 0 || part > 3) return -1;
+      addr = addr * 256 + value;
+      part++;
+      value = 0;
+      digits = 0;
+      if (c === 47) break;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && value === 0) return -1;
+      value = value * 10 + (c - 48);
+      if (value > 255) return -1;
+      digits++;
+    } else return -1;
+  }
+  if (part !== 4) return -1;
+  let length = 32;
+  if (i < n) {
+    if (i + 1 === n || n - i - 1 > 2) return -1;
+    length = 0;
+    for (let j = i + 1; j < n; j++) {
+      const c = text.charCodeAt(j);
+      if (c < 48 || c > 57 || (j > i + 1 && length === 0)) return -1;
+      length = length * 10 + (c - 48);
+    }
+    if (length > 32) return -1;
+  }
+  const hostBits = length === 0 ? addr : addr % 2 ** (32 - length);
+  if (hostBits !== 0) return -1;
+  scannedIPv4 = addr;
+  return length;
 }
 
 interface AttributeSet {
