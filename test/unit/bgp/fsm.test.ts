@@ -357,6 +357,33 @@ describe('collision detection (RFC 4271 6.8)', { timeout: 60_000 }, () => {
   });
 });
 
+describe('connection loss', { timeout: 60_000 }, () => {
+  it('a TCP close in Established ends the session; an active peer backs off in Idle, a passive one waits in Active', () => {
+    const active = established();
+    const a = active.handle({ type: 'closed', conn: 1, error: 'ECONNRESET' });
+    expect(of(a, 'sessionDown')[0]!.error).toMatchObject({
+      direction: 'local',
+      name: 'Connection closed',
+      message: 'ECONNRESET',
+    });
+    expect(of(a, 'sendNotification')).toEqual([]);
+    expect(active.state).toBe('Idle');
+
+    const passive = new PeerFsm(config({ passive: true }));
+    passive.handle({ type: 'start' });
+    passive.handle({ type: 'connected', conn: 5, direction: 'incoming' });
+    passive.handle({ type: 'message', conn: 5, message: openFrom() });
+    passive.handle({ type: 'message', conn: 5, message: { type: 'keepalive' } });
+    expect(passive.state).toBe('Established');
+    const b = passive.handle({ type: 'closed', conn: 5 });
+    expect(of(b, 'startTimer')).toEqual([]);
+    expect(passive.state).toBe('Active');
+    // The peer comes back at once and is accepted.
+    passive.handle({ type: 'connected', conn: 6, direction: 'incoming' });
+    expect(passive.state).toBe('OpenSent');
+  });
+});
+
 describe('stop', { timeout: 60_000 }, () => {
   it('sends Cease/Administrative Shutdown with the shutdown communication and goes Idle', () => {
     const fsm = established();
