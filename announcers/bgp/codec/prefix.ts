@@ -164,10 +164,12 @@ export function formatIPv4(b: Uint8Array, offset = 0): string {
   return `${b[offset]}.${b[offset + 1]}.${b[offset + 2]}.${b[offset + 3]}`;
 }
 
+const words8 = new Uint16Array(8);
+
 /** RFC 5952 text: lower case, longest run of two or more zero groups as "::". */
 export function formatIPv6(b: Uint8Array, offset = 0): string {
-  const words: number[] = [];
-  for (let i = 0; i < 8; i++) words.push((b[offset + 2 * i]! << 8) | b[offset + 2 * i + 1]!);
+  const words = words8;
+  for (let i = 0; i < 8; i++) words[i] = (b[offset + 2 * i]! << 8) | b[offset + 2 * i + 1]!;
   if (
     words[0] === 0 &&
     words[1] === 0 &&
@@ -193,13 +195,17 @@ export function formatIPv6(b: Uint8Array, offset = 0): string {
     }
     i = j;
   }
-  const hex = (from: number, to: number): string =>
-    words
-      .slice(from, to)
-      .map((w) => w.toString(16))
-      .join(':');
-  if (bestStart < 0) return hex(0, 8);
-  return `${hex(0, bestStart)}::${hex(bestStart + bestLength, 8)}`;
+  let out = '';
+  for (let i = 0; i < 8; i++) {
+    if (i === bestStart) {
+      out += '::';
+      i += bestLength - 1;
+      continue;
+    }
+    if (out.length > 0 && !out.endsWith(':')) out += ':';
+    out += words[i]!.toString(16);
+  }
+  return out;
 }
 
 export function formatAddress(family: Family, b: Uint8Array, offset = 0): string {
