@@ -478,13 +478,19 @@ export class PeerFsm {
     this.drop(c, error);
   }
 
-  /** Removes a connection that failed; with none left, backs off before trying again. */
+  /**
+   * Removes a connection that failed. When no handshake is left, backs off
+   * before trying again; an attempt still in flight keeps a timer bounding it.
+   */
   private drop(c: Connection, error: FsmError): void {
     this.removeConnection(c, error);
-    if (this.conns.size > 0 || !this.running) return;
+    if (!this.running) return;
+    if ([...this.conns.values()].some((o) => o.state !== 'Connecting')) return;
     this.failures++;
-    this.idleHold = true;
-    if (!this.config.passive) this.startConnectRetry(this.backoffSeconds(this.failures));
+    if (this.conns.size === 0) this.idleHold = true;
+    if (!this.config.passive && (this.conns.size === 0 || !this.connectRetryRunning)) {
+      this.startConnectRetry(this.backoffSeconds(this.failures));
+    }
   }
 
   private removeConnection(c: Connection, error?: FsmError): void {

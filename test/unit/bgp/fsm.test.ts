@@ -384,6 +384,23 @@ describe('connection loss', { timeout: 60_000 }, () => {
   });
 });
 
+describe('an incoming handshake failing while our own attempt is in flight', { timeout: 60_000 }, () => {
+  it('keeps a timer bounding the attempt', () => {
+    const fsm = new PeerFsm(config());
+    fsm.handle({ type: 'start' });
+    const c = fsm.allocateConnection();
+    fsm.handle({ type: 'connected', conn: c, direction: 'incoming' });
+    // The connect-retry timer fires during the incoming handshake: nothing to retry yet.
+    expect(fsm.handle({ type: 'timer', timer: 'connectRetry' })).toEqual([]);
+    const a = fsm.handle({ type: 'message', conn: c, message: openFrom({ myAs: 1 }, { fourOctetAs: 1 }) });
+    expect(of(a, 'startTimer')).toEqual([{ type: 'startTimer', timer: 'connectRetry', seconds: 5 }]);
+    expect(fsm.state).toBe('Connect');
+    const b = fsm.handle({ type: 'timer', timer: 'connectRetry' });
+    expect(of(b, 'close')).toEqual([{ type: 'close', conn: 1 }]);
+    expect(of(b, 'connect')).toEqual([{ type: 'connect', conn: 3 }]);
+  });
+});
+
 describe('stop', { timeout: 60_000 }, () => {
   it('sends Cease/Administrative Shutdown with the shutdown communication and goes Idle', () => {
     const fsm = established();
