@@ -129,7 +129,12 @@ export class BgpManager {
       (error: unknown) => {
         const message = error instanceof Error ? error.message : String(error);
         this.lastError = { at: new Date().toISOString(), message };
-        log.error({ err: message }, 'bgp speaker failed to start');
+        log.error({ err: message }, 'bgp speaker failed to start; the next reload tries again');
+        // Forget it, so that the next reload starts a fresh speaker instead of reconfiguring this one.
+        if (this.speaker === speaker) {
+          this.speaker = undefined;
+          void speaker.stop({ message: 'nodewarden could not start BGP' });
+        }
       },
     );
   }
@@ -213,8 +218,9 @@ export class BgpManager {
   /** Received routes of one peer (by name or address); we never install them. */
   receivedRoutes(peer: string): ReturnType<BgpSpeaker['receivedRoutes']> {
     const address = [...(this.plan?.peerNames ?? [])].find(([a, n]) => n === peer || a === peer)?.[0];
-    if (!this.speaker || address === undefined) return [];
-    return this.speaker.receivedRoutes(address);
+    if (address === undefined)
+      throw new Error(`no BGP peer named ${JSON.stringify(peer)} in the configuration`);
+    return this.speaker?.receivedRoutes(address) ?? [];
   }
 
   registerMetrics(metrics: Metrics): void {

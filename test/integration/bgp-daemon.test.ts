@@ -140,6 +140,9 @@ describe('the daemon announces to BIRD', () => {
       /^192\.0\.2\.0\/24\s+via 10\.97\.0\.2 {2}AS path 65002$/m,
     );
     expect((await node.exec(['ip', 'route', 'show', '192.0.2.0/24'])).stdout).toBe('');
+    const unknown = await d.cli(['bgp', 'received', 'nobody'], true);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/no BGP peer named "nobody" in the configuration/);
     const status = await d.status();
     expect(status.bgp).toMatchObject({ asn: 65001, routerId: NODE, routes: 3, restarting: false });
     expect((await d.cli(['status'])).stdout).toMatch(
