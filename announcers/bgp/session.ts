@@ -321,7 +321,8 @@ export class PeerSession {
     conn: ConnectionId,
     n: { families: import('./types.js').Family[]; fourOctetAs: boolean },
   ): RibOutContext {
-    const local = canonicalAddress(this.conns.get(conn)?.socket?.localAddress ?? '');
+    // A link-local session address carries its zone ("fe80::1%eth0"); the next hop field has no room for it.
+    const local = canonicalAddress((this.conns.get(conn)?.socket?.localAddress ?? '').split('%')[0]!);
     const localParsed = parseAddress(local);
     const configured = this.o.peer.nextHop;
     let nextHopIPv4 = configured?.ipv4;

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { CeaseSubcode, ErrorCode } from './codec/errors.js';
+import { parseAddress } from './codec/prefix.js';
 import type { NotificationSpec } from './fsm.js';
 import { canonicalAddress, type PreparedRoute, prepareRoutes } from './routes.js';
 import { PeerSession, routerIdNumber, type TimerHost } from './session.js';
@@ -52,6 +53,14 @@ function validate(config: SpeakerConfig): void {
     }
     if (!(p.connectRetryTime > 0)) throw new SpeakerConfigError(`peers[${i}].connectRetryTime: must be > 0`);
     if (p.families.length === 0) throw new SpeakerConfigError(`peers[${i}].families: empty`);
+    const v4 = p.nextHop?.ipv4;
+    if (v4 !== undefined && parseAddress(v4)?.family !== 'ipv4-unicast') {
+      throw new SpeakerConfigError(`peers[${i}].nextHop.ipv4: "${v4}" is not an IPv4 address`);
+    }
+    const v6 = p.nextHop?.ipv6;
+    if (v6 !== undefined && parseAddress(v6)?.family !== 'ipv6-unicast') {
+      throw new SpeakerConfigError(`peers[${i}].nextHop.ipv6: "${v6}" is not an IPv6 address`);
+    }
   });
 }
 

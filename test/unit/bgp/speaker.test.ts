@@ -417,6 +417,12 @@ describe('input errors', { timeout: 60_000 }, () => {
     expect(() => new BgpSpeaker({ ...base, peers: [{ ...p, holdTime: 2 }] }, { log })).toThrow(
       /peers\[0\]\.holdTime/,
     );
+    expect(
+      () => new BgpSpeaker({ ...base, peers: [{ ...p, nextHop: { ipv4: '2001:db8::1' } }] }, { log }),
+    ).toThrow('peers[0].nextHop.ipv4: "2001:db8::1" is not an IPv4 address');
+    expect(
+      () => new BgpSpeaker({ ...base, peers: [{ ...p, nextHop: { ipv6: 'fe80::1%eth0' } }] }, { log }),
+    ).toThrow(/peers\[0\]\.nextHop\.ipv6/);
   });
 
   it('NodeTransport says the native transport is needed for a password or a TTL', async () => {
