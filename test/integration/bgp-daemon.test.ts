@@ -25,7 +25,9 @@ const NODE = '10.97.0.1';
 const BIRD = '10.97.0.2';
 const PASSWORD = 'md5-secret';
 
-function config(o: { password?: string; prefixes?: string[]; gracefulRestart?: boolean } = {}): string {
+function config(
+  o: { password?: string; prefixes?: string[]; gracefulRestart?: boolean; passive?: boolean } = {},
+): string {
   const prefixes = o.prefixes ?? ['198.51.100.10', '198.51.100.11', '2001:db8:97::10'];
   return `nodeName: bgp-node
 devices: [eth0]
@@ -40,6 +42,7 @@ bgp:
       connectTime: 10s
       password: ${o.password ?? PASSWORD}
       enableGracefulRestart: ${o.gracefulRestart ?? true}
+      passive: ${o.passive ?? false}
       families: [ipv4-unicast, ipv6-unicast]
       nextHop: { ipv6: "fd97::1" }
   advertisements:
@@ -222,6 +225,36 @@ describe('TCP MD5', () => {
       'routes back at BIRD',
       () => bird.routes('ipv4'),
       (r) => r.length === 1,
+    );
+  });
+});
+
+describe('a passive peer', () => {
+  it('accepts BIRD on the listener, whose socket carries the MD5 key', async () => {
+    const d = daemon!;
+    files.writeConfig(config({ passive: true, prefixes: ['198.51.100.10', '2001:db8:97::10'] }));
+    expect(await d.reload()).toMatchObject({ ok: true });
+    expect((await d.status()).bgp?.listen).toEqual({ address: '::', port: 179 });
+    await waitFor(
+      'BIRD to connect in',
+      () => peers(d),
+      (rows) => rows[0]?.state === 'Established',
+      30_000,
+    );
+    const listening = await node.exec(['ss', '-Htln', 'sport = :179']);
+    expect(listening.stdout).toMatch(/\[::\]:179|\*:179/);
+    await waitFor(
+      'routes back at BIRD',
+      () => bird.routeCount('ipv4'),
+      (n) => n === 1,
+    );
+    files.writeConfig(config({ prefixes: ['198.51.100.10', '2001:db8:97::10'] }));
+    expect(await d.reload()).toMatchObject({ ok: true });
+    await waitFor(
+      'active again',
+      () => peers(d),
+      (rows) => rows[0]?.state === 'Established',
+      30_000,
     );
   });
 });
