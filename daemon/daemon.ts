@@ -6,6 +6,7 @@
 
 import { L2Actuator } from '../announcers/l2/actuator.js';
 import { NetlinkWatcher } from '../bpf/index.js';
+import { BgpManager, type BgpStatus } from './bgp/manager.js';
 import { type LoadedConfig, loadConfig } from './config/load.js';
 import { ControlStream } from './control/protocol.js';
 import { ControlServer } from './control/server.js';
@@ -54,6 +55,8 @@ export interface DaemonStatus {
   /** Optional so that status from an older daemon still prints. */
   services?: ServicesStatus;
   health?: DaemonHealth;
+  /** Present when config.yaml has a bgp section. */
+  bgp?: BgpStatus;
 }
 
 /** The daemon's own health: /healthz on the metrics listener, and serviceProxyHealthy. */
@@ -75,6 +78,7 @@ export class Daemon {
   private hostAddresses = '';
   private readonly metrics = new Metrics();
   private notifier!: SystemdNotifier;
+  private bgp!: BgpManager;
   private control!: ControlServer;
   private devices: string[] = [];
   private readonly startedAt = new Date();
@@ -87,6 +91,8 @@ export class Daemon {
   /** Throws on invalid config or an unusable datapath: there is no last good state to fall back on yet. */
   async start(config: LoadedConfig = loadConfig(this.options.configPath)): Promise<void> {
     const { log, pinDir, runDir } = this.options;
+    this.bgp = new BgpManager({ log, runDir });
+    const bgpPlan = this.bgp.prepare(config);
     this.config = config;
     this.datapath = Datapath.open({
       pinDir,
@@ -138,8 +144,12 @@ export class Daemon {
       'policy.confirm': () => ({ confirmed: this.firewall.confirm() }),
       monitor: () => new ControlStream((send) => this.events.subscribe(send)),
       'l2.status': () => this.l2.status(),
+      'bgp.peers': () => this.bgp.peers(),
+      'bgp.received': (params) => this.bgp.receivedRoutes(String(params.peer ?? '')),
     });
     await this.control.listen();
+    this.bgp.registerMetrics(this.metrics);
+    this.bgp.apply(bgpPlan);
     this.netlink = new NetlinkWatcher(() => this.scheduleResync());
     this.netlink.start(200, (error) => log.error({ err: String(error) }, 'reading netlink failed'));
     this.metrics.health = () => this.health();
@@ -240,12 +250,16 @@ export class Daemon {
     const at = new Date().toISOString();
     this.notifier?.notify({ RELOADING: '1' });
     try {
-      this.config = loadConfig(this.options.configPath);
+      const config = loadConfig(this.options.configPath);
+      // Planned before anything changes, so that invalid BGP input leaves everything as it was.
+      const bgpPlan = this.bgp.prepare(config);
+      this.config = config;
       // First, so health answers change before the slower policy compile; binding new
       // ports finishes in the background and reports itself.
       void this.syncServices();
       const policiesOk = this.firewall.sync(this.config);
       this.applyDatapath();
+      this.bgp.apply(bgpPlan);
       this.lastReload = policiesOk
         ? { at, ok: true }
         : { at, ok: false, error: this.firewall.status().lastError?.message ?? 'host policies rejected' };
@@ -349,12 +363,14 @@ export class Daemon {
       lastReload: this.lastReload,
       services: this.services.status(),
       health: this.health(),
+      ...(this.bgp?.status() ? { bgp: this.bgp.status() } : {}),
     };
   }
 
   /** Stops serving. The pinned datapath keeps running: that is the point. */
   async stop(): Promise<void> {
     this.notifier?.stop();
+    await this.bgp?.stop();
     await this.control?.close();
     await this.metrics.close();
     this.services?.close();

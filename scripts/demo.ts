@@ -14,6 +14,7 @@ import { mountTempBpffs } from '../test/support/bpffs.js';
 import { daemonFiles, startDaemon } from '../test/support/daemon.js';
 import { type Sshd, startFlows, startSshd, startTcpServer, tcpBanner } from '../test/support/net.js';
 import { CLI_BUNDLE } from '../test/support/paths.js';
+import { demoBgp } from './demo/bgp.js';
 import { demoL2 } from './demo/l2.js';
 import { demoServices } from './demo/services.js';
 
@@ -130,6 +131,8 @@ try {
       'the new daemon adopted the pinned links',
     );
 
+    const bgp = await demoBgp({ lab, lan, node, nodeAddress: NODE, nodeAddress6: 'fd99::1', daemon, files });
+
     section('nodewarden status');
     process.stdout.write((await daemon.cli(['status'])).stdout);
 
@@ -137,6 +140,7 @@ try {
     daemon.process.kill('SIGTERM');
     await daemon.process.exited;
     process.stdout.write((await daemon.cli(['cleanup'])).stdout);
+    await bgp.stop();
   });
 } finally {
   sshd?.destroy();

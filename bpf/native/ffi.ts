@@ -378,3 +378,36 @@ export function registerRingBufferCallback(onSample: RingBufferSample): {
   }, koffi.pointer(RingBufferSampleFn));
   return { pointer, release: () => koffi.unregister(pointer as never) };
 }
+
+/**
+ * libc for TCP sockets that node:net cannot configure before connect (TCP MD5
+ * keys, IP_TTL, binding a source address on a listening fd we hand to Node).
+ */
+const pollFn = libc.func('int poll(void *fds, unsigned long nfds, int timeout)');
+
+export const tcpSocket = {
+  setsockopt: libc.func('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)') as (
+    fd: number,
+    level: number,
+    name: number,
+    value: Buffer,
+    len: number,
+  ) => number,
+  getsockopt: libc.func(
+    'int getsockopt(int fd, int level, int name, void *value, _Inout_ uint32_t *len)',
+  ) as (fd: number, level: number, name: number, value: Buffer, len: [number]) => number,
+  connect: libc.func('int connect(int fd, const void *addr, uint32_t len)') as (
+    fd: number,
+    addr: Buffer,
+    len: number,
+  ) => number,
+  listen: libc.func('int listen(int fd, int backlog)') as (fd: number, backlog: number) => number,
+  /** poll(2) on a worker thread, so waiting never blocks the event loop. Resolves to poll's result. */
+  pollAsync: (fds: Buffer, count: number, timeoutMs: number): Promise<number> =>
+    new Promise((resolve, reject) => {
+      pollFn.async(fds, count, timeoutMs, (error: unknown, result: number) => {
+        if (error) reject(error);
+        else resolve(result);
+      });
+    }),
+};

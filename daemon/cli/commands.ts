@@ -3,10 +3,13 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { basename } from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
+import type { ReceivedRoute } from '../../announcers/bgp/index.js';
 import { BARE_PROTOCOLS as BARE_PROTOCOL_NUMBERS } from '../../host-policies/cilium-names.js';
 import { compilePolicies } from '../../host-policies/compile.js';
 import { parsePolicyFiles } from '../../host-policies/parse.js';
 import { InputError } from '../../model/input-errors.js';
+import { formatBgpPeers, formatBgpStatus, formatReceivedRoutes } from '../bgp/format.js';
+import type { BgpPeerRow } from '../bgp/manager.js';
 import { loadConfig } from '../config/load.js';
 import { callDaemon, streamFromDaemon } from '../control/client.js';
 import { Daemon, type DaemonStatus } from '../daemon.js';
@@ -79,6 +82,7 @@ export function formatStatus(s: DaemonStatus): string {
       ([slot, c]) => `  ${slot.padEnd(10)} ${c.packets} packets, ${c.bytes} bytes`,
     ),
     ...(s.l2 ? ['l2 announcements:', ...formatL2Status(s.l2, '  ')] : []),
+    ...(s.bgp ? formatBgpStatus(s.bgp) : []),
   ];
   return lines.join('\n');
 }
@@ -300,6 +304,27 @@ export const commands: Record<string, Command> = {
       const status = (await callDaemon(controlSocketPath(flags.runDir), 'l2.status')) as L2Status;
       print(flags, status, () => formatL2Status(status).join('\n'));
       return EXIT_OK;
+    },
+  },
+  bgp: {
+    summary:
+      'BGP: peers (state, uptime, prefixes sent and received, last error), routes received from a peer',
+    usage:
+      'nodewarden bgp peers [--run-dir DIR] [-o json]\n       nodewarden bgp received PEER [--run-dir DIR] [-o json]',
+    async run(flags, positionals) {
+      const [sub, ...rest] = positionals;
+      const socket = controlSocketPath(flags.runDir);
+      if (sub === 'peers' && rest.length === 0) {
+        const rows = (await callDaemon(socket, 'bgp.peers')) as BgpPeerRow[];
+        print(flags, rows, () => formatBgpPeers(rows));
+        return EXIT_OK;
+      }
+      if (sub === 'received' && rest.length === 1) {
+        const routes = (await callDaemon(socket, 'bgp.received', { peer: rest[0] })) as ReceivedRoute[];
+        print(flags, routes, () => formatReceivedRoutes(routes));
+        return EXIT_OK;
+      }
+      throw new UsageError('bgp: expected "bgp peers" or "bgp received PEER"');
     },
   },
   version: {

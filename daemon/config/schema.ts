@@ -184,6 +184,185 @@ export const servicesSchema = z
     });
   });
 
+// ---------------------------------------------------------------------------
+// bgp: peers take the fields of MetalLB's BGPPeer spec and advertisements those of
+// BGPAdvertisement, with the same names and meanings, so a MetalLB user can copy them
+// over; `prefixes` adds the static routes that a node without Kubernetes announces.
+// MetalLB fields with no meaning here (nodeSelectors, bfdProfile, vrf, ...) are
+// rejected by name, as every unknown key is.
+
+/** An address that may carry an IPv6 zone (fe80::1%eth0), for link-local peers. */
+const ipAddress = z
+  .string()
+  .refine((v) => isIP(v.split('%')[0] ?? '') !== 0, 'must be an IPv4 or IPv6 address');
+const ipv4Address = z.string().refine((v) => isIP(v) === 4, 'must be an IPv4 address');
+const ipv6Address = z.string().refine((v) => isIP(v.split('%')[0] ?? '') === 6, 'must be an IPv6 address');
+const asn = z.number().int().min(1).max(4_294_967_295);
+
+const DURATION = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/;
+
+/** Seconds, or a Go duration as MetalLB writes it ("90s", "1m30s", "2h"). */
+export const duration = z.union([
+  z.number().int().min(0),
+  z
+    .string()
+    .regex(DURATION, 'must be seconds or a duration such as "90s" or "1m30s"')
+    .refine((v) => v !== '', 'must not be empty')
+    .transform((v) => {
+      const [, h = '0', m = '0', s = '0'] = DURATION.exec(v) ?? [];
+      return Number(h) * 3600 + Number(m) * 60 + Number(s);
+    }),
+]);
+
+const holdTime = duration.refine((v) => v === 0 || (v >= 3 && v <= 65535), 'must be 0 or 3–65535 seconds');
+
+const family = z.enum(['ipv4-unicast', 'ipv6-unicast']);
+
+const WELL_KNOWN_COMMUNITIES = ['no-export', 'no-advertise', 'no-export-subconfed', 'no-peer', 'blackhole'];
+const u16 = (v: string) => /^\d+$/.test(v) && Number(v) <= 0xffff;
+const u32 = (v: string) => /^\d+$/.test(v) && Number(v) <= 0xffffffff;
+
+/** "65000:100", a well-known name, or MetalLB's "large:a:b:c" form of a large community. */
+const community = z
+  .string()
+  .refine(
+    (v) =>
+      WELL_KNOWN_COMMUNITIES.includes(v) ||
+      (v.split(':').length === 2 && v.split(':').every(u16)) ||
+      (v.startsWith('large:') && v.split(':').length === 4 && v.split(':').slice(1).every(u32)),
+    `must be "asn:value" (16 bits each), "large:a:b:c" or one of ${WELL_KNOWN_COMMUNITIES.join(', ')}`,
+  );
+const largeCommunity = z
+  .string()
+  .refine((v) => v.split(':').length === 3 && v.split(':').every(u32), 'must be "a:b:c" (32 bits each)');
+
+export const bgpPeerSchema = z.strictObject({
+  /** How advertisements refer to the peer (MetalLB: the BGPPeer's metadata.name); default its address. */
+  name: z.string().min(1).optional(),
+  peerAddress: ipAddress,
+  peerASN: asn,
+  /** MetalLB's per-peer local ASN; one speaker has one ASN, so it must equal bgp.asn when given. */
+  myASN: asn.optional(),
+  peerPort: z.number().int().min(1).max(65535).default(179),
+  /** Our address for the session (bind before connect). */
+  sourceAddress: ipAddress.optional(),
+  holdTime: holdTime.default(90),
+  keepaliveTime: duration.optional(),
+  /** MetalLB's connectTime: the base of the backoff between connection attempts. */
+  connectTime: duration.refine((v) => v >= 1, 'must be at least 1 second').default(5),
+  /** MetalLB's per-peer router ID; must equal bgp.routerID when given. */
+  routerID: ipv4Address.optional(),
+  /** TCP MD5 (RFC 2385). */
+  password: z.string().min(1).max(80).optional(),
+  /** A file holding the TCP MD5 password (MetalLB's passwordSecret, for nodes without Kubernetes). */
+  passwordFile: z.string().min(1).optional(),
+  /** true: TTL 255 (MetalLB); a number: that TTL. Off: TTL 1, directly connected. */
+  ebgpMultiHop: z.union([z.boolean(), z.number().int().min(1).max(255)]).default(false),
+  enableGracefulRestart: z.boolean().default(false),
+  /** Seconds the peer keeps our routes while we restart (RFC 4724). */
+  gracefulRestartTime: z.number().int().min(1).max(4095).default(120),
+  /** Wait for the peer to connect; never connect out. */
+  passive: z.boolean().default(false),
+  /** Default: the family of peerAddress. */
+  families: z.array(family).min(1).optional(),
+  /** Next hop to announce instead of our session address (next-hop-self). */
+  nextHop: z.strictObject({ ipv4: ipv4Address.optional(), ipv6: ipv6Address.optional() }).optional(),
+});
+
+export const bgpAdvertisementSchema = z.strictObject({
+  name: z.string().min(1).optional(),
+  /** Static prefixes to announce (standalone nodes); a bare address is a host route. */
+  prefixes: z.array(cidr).default([]),
+  aggregationLength: z.number().int().min(0).max(32).default(32),
+  aggregationLengthV6: z.number().int().min(0).max(128).default(128),
+  localPref: z.number().int().min(0).max(4_294_967_295).optional(),
+  communities: z.array(community).default([]),
+  largeCommunities: z.array(largeCommunity).default([]),
+  /** Peer names (or addresses) to announce to; empty: every peer. */
+  peers: z.array(z.string().min(1)).default([]),
+});
+
+export const bgpSchema = z
+  .strictObject({
+    /** Our ASN (MetalLB: myASN). */
+    asn,
+    /** Default: the first peer's sourceAddress if IPv4, else the node's first global IPv4 address. */
+    routerID: ipv4Address.optional(),
+    /** Where passive peers connect to; false: no listener. Default [::]:179 when a peer is passive. */
+    listen: z
+      .union([
+        z.literal(false),
+        z.strictObject({ address: ipAddress, port: z.number().int().min(1).max(65535) }),
+      ])
+      .optional(),
+    peers: z.array(bgpPeerSchema).default([]),
+    advertisements: z.array(bgpAdvertisementSchema).default([]),
+  })
+  .superRefine((bgp, ctx) => {
+    const names = new Map<string, number>();
+    bgp.peers.forEach((peer, i) => {
+      const name = peer.name ?? peer.peerAddress;
+      if (names.has(name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['peers', i, 'name'],
+          message: `duplicate peer "${name}" (also peers.${names.get(name)})`,
+        });
+      }
+      names.set(name, i);
+      if (peer.myASN !== undefined && peer.myASN !== bgp.asn) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['peers', i, 'myASN'],
+          message: `must equal bgp.asn (${bgp.asn}): one speaker has one local ASN`,
+        });
+      }
+      if (peer.routerID !== undefined && bgp.routerID !== undefined && peer.routerID !== bgp.routerID) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['peers', i, 'routerID'],
+          message: `must equal bgp.routerID (${bgp.routerID})`,
+        });
+      }
+      if (peer.password !== undefined && peer.passwordFile !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['peers', i, 'passwordFile'],
+          message: 'give password or passwordFile, not both',
+        });
+      }
+      if (peer.keepaliveTime !== undefined && peer.holdTime > 0 && peer.keepaliveTime > peer.holdTime / 3) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['peers', i, 'keepaliveTime'],
+          message: `must be at most holdTime/3 (${Math.floor(peer.holdTime / 3)} s)`,
+        });
+      }
+      if (peer.passive && bgp.listen === false) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['peers', i, 'passive'],
+          message: 'a passive peer needs bgp.listen',
+        });
+      }
+    });
+    bgp.advertisements.forEach((ad, i) => {
+      ad.peers.forEach((peer, j) => {
+        if (!names.has(peer) && !bgp.peers.some((p) => p.peerAddress === peer)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['advertisements', i, 'peers', j],
+            message: `no peer named "${peer}" in bgp.peers`,
+          });
+        }
+      });
+    });
+  });
+
+export type BgpConfig = z.infer<typeof bgpSchema>;
+export type BgpPeerConfig = z.infer<typeof bgpPeerSchema>;
+export type BgpAdvertisementConfig = z.infer<typeof bgpAdvertisementSchema>;
+
 export const configSchema = z.strictObject({
   /** The node's name; defaults to the host name. */
   nodeName: z.string().min(1).optional(),
@@ -206,6 +385,7 @@ export const configSchema = z.strictObject({
   }),
   /** Services: healthCheckNodePort servers and DSR (docs/services.md). */
   services: servicesSchema.optional(),
+  bgp: bgpSchema.optional(),
 });
 
 export type Config = z.infer<typeof configSchema>;

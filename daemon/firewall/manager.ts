@@ -3,6 +3,7 @@
  * Invalid input is rejected whole and the policy already in the kernel (from
  * this run or a previous one) stays in force.
  */
+
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { ruleStats } from '../../bpf/codecs/firewall.js';
@@ -19,6 +20,7 @@ import { loadPolicyDirectory, parsePolicySources } from '../../host-policies/par
 import { InputError } from '../../model/input-errors.js';
 import { decapSystemAllows } from '../../services/dsr-plan.js';
 import { healthCheckSystemAllows, planHealthPorts } from '../../services/health-plan.js';
+import { bgpSystemAllows } from '../bgp/plan.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { Logger } from '../log.js';
 import { loadBalancerNodesFromConfig, servicesFromConfig } from '../services/from-config.js';
@@ -84,6 +86,7 @@ export function systemAllows(config: LoadedConfig): SystemAllow[] {
       peers: [api.address],
       l4: [{ kind: 'ports' as const, protocol: 'TCP' as const, port: api.port, endPort: api.port }],
     })),
+    ...bgpSystemAllows(config.bgp),
     ...healthCheckSystemAllows(planHealthPorts(servicesFromConfig(config.services).services)),
     ...decapSystemAllows(servicesFromConfig(config.services).services, {
       addresses: localAddresses(),
