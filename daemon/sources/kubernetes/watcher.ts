@@ -1,0 +1,243 @@
+/**
+ * The Kubernetes source: one reflector per resource, each narrowed by selectors,
+ * each keeping slim projections. `state()` is the cluster as the planners see it;
+ * invalid objects keep their last good projection and are reported as Events.
+ */
+import type { HostPolicy } from '../../../host-policies/model.js';
+import type {
+  EndpointCounts,
+  HeartbeatLease,
+  L2AnnouncementPolicy,
+  LoadBalancerPool,
+  NodeInfo,
+  ServiceInfo,
+} from '../../../model/cluster.js';
+import { formatFieldPath, type InputProblem } from '../../../model/input-errors.js';
+import type { KubeClient, KubeObject } from './client.js';
+import {
+  HEARTBEAT_PREFIX,
+  projectEndpointSlice,
+  projectHeartbeat,
+  projectHostPolicy,
+  projectL2Policy,
+  projectNode,
+  projectPool,
+  projectService,
+  SERVICE_NAME_LABEL,
+} from './projections.js';
+import { Reflector, type ReflectorOptions, type ReflectorStatus } from './reflector.js';
+
+export interface KubernetesWatcherOptions {
+  client: KubeClient;
+  nodeName: string;
+  /** Where our Leases live. */
+  namespace: string;
+  idleTimeoutMs: number;
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  /** Called after any change; the caller coalesces. */
+  onChange?(): void;
+  onError?(error: Error): void;
+  /** Post a Warning Event for each invalid object (once per resourceVersion). */
+  reportInvalid?: boolean;
+}
+
+export interface ClusterState {
+  self?: NodeInfo;
+  nodes: NodeInfo[];
+  services: ServiceInfo[];
+  /** `namespace/service` → node → ready endpoints, over all of the service's slices. */
+  readyEndpoints: Map<string, Map<string, number>>;
+  heartbeats: HeartbeatLease[];
+  hostPolicies: HostPolicy[];
+  l2Policies: L2AnnouncementPolicy[];
+  pools: LoadBalancerPool[];
+  /** Objects whose latest version is invalid (their last good version is still in the lists above). */
+  problems: InputProblem[];
+}
+
+export interface KubernetesStatus {
+  synced: boolean;
+  resources: ReflectorStatus[];
+  lastError?: string;
+  eventsPosted: number;
+}
+
+export class KubernetesWatcher {
+  readonly nodes: Reflector<NodeInfo>;
+  readonly services: Reflector<ServiceInfo>;
+  readonly endpointSlices: Reflector<EndpointCounts>;
+  readonly heartbeats: Reflector<HeartbeatLease>;
+  readonly hostPolicies: Reflector<HostPolicy[]>;
+  private readonly l2: Reflector<L2AnnouncementPolicy>[];
+  private readonly pools: Reflector<LoadBalancerPool>[];
+  private readonly all: Reflector<unknown>[];
+  private readonly reported = new Set<string>();
+  private lastError: string | undefined;
+  private eventsPosted = 0;
+
+  constructor(private readonly options: KubernetesWatcherOptions) {
+    const make = <T>(
+      name: string,
+      path: string,
+      project: ReflectorOptions<T>['project'],
+      selectors: { labelSelector?: string; fieldSelector?: string } = {},
+    ) =>
+      new Reflector<T>({
+        name,
+        client: options.client,
+        path,
+        project,
+        ...selectors,
+        idleTimeoutMs: options.idleTimeoutMs,
+        ...(options.backoffBaseMs !== undefined ? { backoffBaseMs: options.backoffBaseMs } : {}),
+        ...(options.backoffMaxMs !== undefined ? { backoffMaxMs: options.backoffMaxMs } : {}),
+        onChange: () => options.onChange?.(),
+        onInvalid: (object, problems) => this.reportInvalid(object, problems),
+        onError: (error) => {
+          this.lastError = error.message;
+          options.onError?.(error);
+        },
+      });
+    // Every node's labels (nodeSelectors of announcement policies) and addresses (remote-node).
+    this.nodes = make('nodes', '/api/v1/nodes', projectNode);
+    this.services = make('services', '/api/v1/services', projectService);
+    this.endpointSlices = make(
+      'endpointslices',
+      '/apis/discovery.k8s.io/v1/endpointslices',
+      projectEndpointSlice,
+      {
+        labelSelector: SERVICE_NAME_LABEL,
+      },
+    );
+    this.heartbeats = make(
+      'heartbeats',
+      `/apis/coordination.k8s.io/v1/namespaces/${options.namespace}/leases`,
+      projectHeartbeat,
+      { labelSelector: HEARTBEAT_LABEL },
+    );
+    this.hostPolicies = make(
+      'ciliumclusterwidenetworkpolicies',
+      '/apis/cilium.io/v2/ciliumclusterwidenetworkpolicies',
+      projectHostPolicy,
+    );
+    this.l2 = [
+      make(
+        'ciliuml2announcementpolicies',
+        '/apis/cilium.io/v2alpha1/ciliuml2announcementpolicies',
+        projectL2Policy,
+      ),
+      make('l2advertisements', '/apis/metallb.io/v1beta1/l2advertisements', projectL2Policy),
+    ];
+    this.pools = [
+      make('ciliumloadbalancerippools', '/apis/cilium.io/v2alpha1/ciliumloadbalancerippools', projectPool),
+      make('ipaddresspools', '/apis/metallb.io/v1beta1/ipaddresspools', projectPool),
+    ];
+    this.all = [
+      this.nodes,
+      this.services,
+      this.endpointSlices,
+      this.heartbeats,
+      this.hostPolicies,
+      ...this.l2,
+      ...this.pools,
+    ] as Reflector<unknown>[];
+  }
+
+  start(): void {
+    for (const r of this.all) r.start();
+  }
+
+  stop(): void {
+    for (const r of this.all) r.stop();
+  }
+
+  async waitForSync(): Promise<void> {
+    await Promise.all(this.all.map((r) => r.waitForSync()));
+  }
+
+  state(): ClusterState {
+    const readyEndpoints = new Map<string, Map<string, number>>();
+    for (const slice of this.endpointSlices.items.values()) {
+      const key = `${slice.namespace}/${slice.service}`;
+      const byNode = readyEndpoints.get(key) ?? new Map<string, number>();
+      readyEndpoints.set(key, byNode);
+      for (const [node, n] of Object.entries(slice.readyByNode))
+        byNode.set(node, (byNode.get(node) ?? 0) + n);
+    }
+    const nodes = [...this.nodes.items.values()];
+    return {
+      ...(this.nodes.items.has(this.options.nodeName)
+        ? { self: this.nodes.items.get(this.options.nodeName)! }
+        : {}),
+      nodes,
+      services: [...this.services.items.values()],
+      readyEndpoints,
+      heartbeats: [...this.heartbeats.items.values()],
+      hostPolicies: [...this.hostPolicies.items.values()].flat(),
+      l2Policies: this.l2.flatMap((r) => [...r.items.values()]),
+      pools: this.pools.flatMap((r) => [...r.items.values()]),
+      problems: this.all.flatMap((r) => [...r.invalid.values()].flat()),
+    };
+  }
+
+  status(): KubernetesStatus {
+    const resources = this.all.map((r) => r.status());
+    return {
+      synced: resources.every((r) => r.synced),
+      resources,
+      ...(this.lastError ? { lastError: this.lastError } : {}),
+      eventsPosted: this.eventsPosted,
+    };
+  }
+
+  /** A Warning Event on the object, naming each bad field; once per resourceVersion. */
+  private reportInvalid(object: KubeObject, problems: InputProblem[]): void {
+    if (this.options.reportInvalid === false) return;
+    const key = `${object.metadata?.uid}/${object.metadata?.resourceVersion}`;
+    if (this.reported.has(key)) return;
+    this.reported.add(key);
+    const now = new Date().toISOString();
+    const message = problems
+      .map((p) => `${formatFieldPath(p.path)}: ${p.message}`)
+      .join('; ')
+      .concat('; the last valid version stays in force')
+      .slice(0, 1024);
+    const namespace = object.metadata?.namespace ?? 'default';
+    const event = {
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { generateName: `${object.metadata?.name}.`, namespace },
+      involvedObject: {
+        apiVersion: object.apiVersion,
+        kind: object.kind,
+        name: object.metadata?.name,
+        ...(object.metadata?.namespace ? { namespace: object.metadata.namespace } : {}),
+        uid: object.metadata?.uid,
+        resourceVersion: object.metadata?.resourceVersion,
+      },
+      reason: 'InvalidSpec',
+      message,
+      type: 'Warning',
+      source: { component: 'nodewarden', host: this.options.nodeName },
+      reportingComponent: 'nodewarden.io/agent',
+      reportingInstance: this.options.nodeName,
+      firstTimestamp: now,
+      lastTimestamp: now,
+      count: 1,
+    };
+    this.options.client
+      .request('POST', `/api/v1/namespaces/${namespace}/events`, { body: event })
+      .then(() => {
+        this.eventsPosted++;
+      })
+      .catch((e: Error) => {
+        this.lastError = `posting an Event: ${e.message}`;
+        this.options.onError?.(e);
+      });
+  }
+}
+
+/** Our heartbeat Leases carry this label, so that the watch sees nothing else. */
+export const HEARTBEAT_LABEL = 'nodewarden.io/heartbeat';
+export { HEARTBEAT_PREFIX };
