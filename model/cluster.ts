@@ -53,6 +53,8 @@ export interface HeartbeatLease {
   renewTimeMs: number;
   durationSeconds: number;
   resourceVersion: string;
+  /** Interfaces up on the node, published with each renewal (eligibility for announcements). */
+  interfacesUp: string[];
 }
 
 export interface LoadBalancerPool {

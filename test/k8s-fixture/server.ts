@@ -29,7 +29,7 @@
  * Test hooks (methods, and the same under `/fixture/` over HTTP for a fixture in
  * another process): compact the event history, drop every watch connection,
  * stall watches silently (the connection stays open and nothing more is sent),
- * and request counters per verb and resource.
+ * fail chosen requests with 503, and request counters per verb and resource.
  *
  * Not reproduced: OpenAPI validation of CRDs (nodewarden validates the objects
  * it reads itself), admission, finalizers, garbage collection, server-side
@@ -202,6 +202,7 @@ export class FixtureApiServer {
   private compactedRevision = 1;
   private readonly watches = new Set<WatchConnection>();
   private readonly counts = new Map<string, number>();
+  private failing: ((method: string, path: string) => boolean) | undefined;
   private readonly options: Required<Omit<FixtureOptions, 'token'>> & { token?: string };
   url = '';
 
@@ -261,6 +262,11 @@ export class FixtureApiServer {
   stallWatches(): number {
     for (const w of this.watches) w.stalled = true;
     return this.watches.size;
+  }
+
+  /** Requests that match get 503 ServiceUnavailable (a partition between one client and the server); undefined heals it. */
+  failRequests(filter: ((method: string, path: string) => boolean) | undefined): void {
+    this.failing = filter;
   }
 
   get openWatches(): number {
@@ -403,6 +409,9 @@ export class FixtureApiServer {
     if (url.pathname.startsWith('/fixture/')) return this.handleHook(url, res);
     if (this.options.token !== undefined && req.headers.authorization !== `Bearer ${this.options.token}`) {
       throw new ApiError(401, 'Unauthorized', 'Unauthorized');
+    }
+    if (this.failing?.(req.method ?? 'GET', url.pathname)) {
+      throw new ApiError(503, 'ServiceUnavailable', 'the fixture was told to fail this request');
     }
     const route = this.route(url.pathname);
     const q = url.searchParams;

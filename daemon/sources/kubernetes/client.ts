@@ -100,7 +100,12 @@ export class KubeClient {
   async request(
     method: string,
     path: string,
-    options: { query?: Record<string, string | undefined>; body?: unknown; contentType?: string } = {},
+    options: {
+      query?: Record<string, string | undefined>;
+      body?: unknown;
+      contentType?: string;
+      timeoutMs?: number;
+    } = {},
   ): Promise<KubeObject> {
     await this.limiter.take();
     this.requests++;
@@ -132,7 +137,10 @@ export class KubeClient {
         res.on('error', reject);
       });
       req.on('error', reject);
-      req.setTimeout(30_000, () => req.destroy(new Error(`${method} ${path}: no answer within 30 s`)));
+      const timeout = options.timeoutMs ?? 30_000;
+      req.setTimeout(timeout, () =>
+        req.destroy(new Error(`${method} ${path}: no answer within ${timeout} ms`)),
+      );
       req.end(body);
     });
     let parsed: KubeObject | undefined;

@@ -87,6 +87,9 @@ export function projectEndpointSlice(o: KubeObject): Projection<EndpointCounts> 
 }
 
 export const HEARTBEAT_PREFIX = 'nodewarden-node-';
+/** Our heartbeat Leases carry this label, so that the watch sees nothing else. */
+export const HEARTBEAT_LABEL = 'nodewarden.io/heartbeat';
+export const INTERFACES_UP_ANNOTATION = 'nodewarden.io/interfaces-up';
 
 export function projectHeartbeat(o: KubeObject): Projection<HeartbeatLease> {
   const name = String(o.metadata.name);
@@ -98,6 +101,9 @@ export function projectHeartbeat(o: KubeObject): Projection<HeartbeatLease> {
     renewTimeMs: Number.isNaN(renew) ? 0 : renew,
     durationSeconds: Number(o.spec?.leaseDurationSeconds ?? 0),
     resourceVersion: String(o.metadata.resourceVersion),
+    interfacesUp: String(o.metadata.annotations?.[INTERFACES_UP_ANNOTATION] ?? '')
+      .split(',')
+      .filter((s) => s !== ''),
   });
 }
 

@@ -15,7 +15,7 @@ import type {
 import { formatFieldPath, type InputProblem } from '../../../model/input-errors.js';
 import type { KubeClient, KubeObject } from './client.js';
 import {
-  HEARTBEAT_PREFIX,
+  HEARTBEAT_LABEL,
   projectEndpointSlice,
   projectHeartbeat,
   projectHostPolicy,
@@ -237,7 +237,3 @@ export class KubernetesWatcher {
       });
   }
 }
-
-/** Our heartbeat Leases carry this label, so that the watch sees nothing else. */
-export const HEARTBEAT_LABEL = 'nodewarden.io/heartbeat';
-export { HEARTBEAT_PREFIX };
