@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type NodeAgent, startNodeAgent } from '../k8s-fixture/agents.js';
 import { FixtureApiServer } from '../k8s-fixture/server.js';
+import { until } from '../k8s-fixture/until.js';
 
 const RENEW_MS = 1000;
 const EXPIRY_S = 3;
@@ -18,16 +19,6 @@ const IPS = Array.from({ length: 300 }, (_, i) => ({
 
 let api: FixtureApiServer;
 let agents: NodeAgent[] = [];
-
-async function until(what: string, check: () => boolean, timeoutMs: number): Promise<number> {
-  const start = performance.now();
-  while (!check()) {
-    if (performance.now() - start > timeoutMs)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return performance.now() - start;
-}
 
 /** Each IP's claimants, from every agent's own view at one instant. */
 function claims(from: readonly NodeAgent[]): Map<string, string[]> {

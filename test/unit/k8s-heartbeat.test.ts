@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type NodeAgent, startNodeAgent } from '../k8s-fixture/agents.js';
 import { FixtureApiServer } from '../k8s-fixture/server.js';
+import { until } from '../k8s-fixture/until.js';
 
 let api: FixtureApiServer;
 let agent: NodeAgent | undefined;
@@ -9,14 +10,6 @@ afterEach(async () => {
   await agent?.stop();
   await api.stop();
 });
-
-async function until(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const start = performance.now();
-  while (!check()) {
-    if (performance.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('node heartbeat', () => {
   it('creates and renews its Lease, handles a 409 by reading it again, and fences itself when renewals fail', async () => {

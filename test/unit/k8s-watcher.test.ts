@@ -3,21 +3,12 @@ import { KubeClient, RateLimiter } from '../../daemon/sources/kubernetes/client.
 import { KubernetesWatcher } from '../../daemon/sources/kubernetes/watcher.js';
 import { writeFixtureKubeconfig } from '../k8s-fixture/kubeconfig.js';
 import { FixtureApiServer, type KubeObject } from '../k8s-fixture/server.js';
+import { until } from '../k8s-fixture/until.js';
 
 const TOKEN = 'fixture-token';
 let api: FixtureApiServer;
 let watcher: KubernetesWatcher;
 let changes = 0;
-
-async function until(what: string, check: () => boolean, timeoutMs = 5000): Promise<number> {
-  const start = performance.now();
-  while (!check()) {
-    if (performance.now() - start > timeoutMs)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return performance.now() - start;
-}
 
 /** Synced, and every reflector's watch is open on the server (so that test hooks reach them). */
 async function startAndWatch(): Promise<void> {
@@ -204,7 +195,7 @@ describe('Kubernetes watcher against the fixture API server', () => {
       { kind: 'cidr', cidr: '192.0.2.0/24', except: [] },
     ]);
     expect(state.problems.map((p) => p.object)).toEqual(['CiliumClusterwideNetworkPolicy/ssh']);
-    expect(watcher.status().eventsPosted).toBe(1);
+    await until('the event counted', () => watcher.status().eventsPosted === 1);
   });
 
   it('validates pools and L2 policies from Cilium and MetalLB kinds', async () => {
