@@ -5,6 +5,7 @@
  */
 
 import { NetlinkWatcher } from '../bpf/index.js';
+import { InputError } from '../model/input-errors.js';
 import { type LoadedConfig, loadConfig } from './config/load.js';
 import { ControlStream } from './control/protocol.js';
 import { ControlServer } from './control/server.js';
@@ -23,6 +24,7 @@ import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { controlSocketPath } from './paths.js';
 import { SystemdNotifier } from './sd-notify.js';
+import { interfacesUp, KubernetesSource, type KubernetesSourceStatus } from './sources/kubernetes/source.js';
 import { VERSION } from './version.js';
 
 export interface DaemonOptions {
@@ -45,6 +47,8 @@ export interface DaemonStatus {
   packetCounters: ReturnType<Datapath['packetCounters']>;
   firewall: FirewallStatus;
   lastReload: { at: string; ok: boolean; error?: string };
+  /** With `source: kubernetes`. */
+  kubernetes?: KubernetesSourceStatus;
 }
 
 export class Daemon {
@@ -61,6 +65,8 @@ export class Daemon {
   private devices: string[] = [];
   private readonly startedAt = new Date();
   private lastReload: DaemonStatus['lastReload'] = { at: new Date().toISOString(), ok: true };
+  private kube: KubernetesSource | undefined;
+  private kubeFirewallInput = '';
 
   constructor(private readonly options: DaemonOptions) {}
 
@@ -89,17 +95,29 @@ export class Daemon {
     );
     this.events.start((error) => log.error({ err: String(error) }, 'reading firewall events failed'));
     this.registerKernelMetrics();
-    this.firewall.sync(config);
+    if (config.source === 'kubernetes') await this.startKubernetes(config);
+    else this.firewall.sync(config);
     this.hostAddresses = localAddresses().sort().join(',');
     // An apply that was pending when the last daemon stopped: roll back now if its time is up.
-    this.firewall.scheduleRollback();
+    if (!this.kube) this.firewall.scheduleRollback();
     this.applyDatapath();
     this.control = new ControlServer(controlSocketPath(runDir), {
       status: () => this.status(),
       reload: () => this.reload(),
       'policy.trace': (params) => this.firewall.trace(params as unknown as TraceQuery),
-      'policy.apply': (params) => this.firewall.apply(params as unknown as ApplyRequest),
-      'policy.confirm': () => ({ confirmed: this.firewall.confirm() }),
+      'policy.apply': (params) => {
+        if (this.kube) {
+          throw new InputError([
+            {
+              file: this.config.file,
+              path: ['source'],
+              message: 'host policies come from the Kubernetes API: use kubectl apply',
+            },
+          ]);
+        }
+        return this.firewall.apply(params as unknown as ApplyRequest);
+      },
+      'policy.confirm': () => ({ confirmed: this.kube ? false : this.firewall.confirm() }),
       monitor: () => new ControlStream((send) => this.events.subscribe(send)),
     });
     await this.control.listen();
@@ -121,6 +139,41 @@ export class Daemon {
     );
   }
 
+  /** Watcher, heartbeat and ownership; host policies and cluster identities come from the API. */
+  private async startKubernetes(config: LoadedConfig): Promise<void> {
+    const { log } = this.options;
+    this.kube = new KubernetesSource({
+      config,
+      log,
+      interfacesUp,
+      onChange: () => this.syncFirewall(false),
+    });
+    const synced = await this.kube.start();
+    if (synced) log.info({ server: this.kube.server }, 'kubernetes: initial sync done');
+    else
+      log.warn(
+        { server: this.kube.server },
+        'kubernetes: no initial sync yet; the pinned policy stays in force',
+      );
+    this.syncFirewall(true);
+  }
+
+  /**
+   * Files, or the API's policies and cluster facts. The API changes often
+   * (leases every second): compile only when the firewall's input changed.
+   */
+  private syncFirewall(force: boolean): boolean {
+    if (!this.kube) return this.firewall.sync(this.config);
+    // Until the first complete list the pinned policy stays: an empty list is not "no policies".
+    if (!this.kube.synced) return true;
+    const config = this.kube.firewallConfig(this.config);
+    const policies = this.kube.hostPolicies();
+    const input = JSON.stringify([policies, config.labels, config.cluster]);
+    if (!force && input === this.kubeFirewallInput) return true;
+    this.kubeFirewallInput = input;
+    return this.firewall.sync(config, policies);
+  }
+
   /** Links, addresses or routes changed: coalesce a burst, then follow it. */
   private scheduleResync(): void {
     clearTimeout(this.resyncTimer);
@@ -136,7 +189,7 @@ export class Daemon {
     if (addresses !== this.hostAddresses) {
       this.hostAddresses = addresses;
       this.options.log.info('host addresses changed; recompiling host policies');
-      this.firewall.sync(this.config);
+      this.syncFirewall(true);
     }
   }
 
@@ -180,7 +233,7 @@ export class Daemon {
     this.notifier?.notify({ RELOADING: '1' });
     try {
       this.config = loadConfig(this.options.configPath);
-      const policiesOk = this.firewall.sync(this.config);
+      const policiesOk = this.syncFirewall(true);
       this.applyDatapath();
       this.lastReload = policiesOk
         ? { at, ok: true }
@@ -221,12 +274,14 @@ export class Daemon {
       packetCounters: this.datapath.packetCounters(),
       firewall: this.firewall.status(),
       lastReload: this.lastReload,
+      ...(this.kube ? { kubernetes: this.kube.status() } : {}),
     };
   }
 
   /** Stops serving. The pinned datapath keeps running: that is the point. */
   async stop(): Promise<void> {
     this.notifier?.stop();
+    await this.kube?.stop();
     await this.control?.close();
     await this.metrics.close();
     this.netlink?.close();

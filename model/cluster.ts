@@ -43,6 +43,8 @@ export interface EndpointCounts {
   service: string;
   /** node name → ready endpoints on it ('' for endpoints without a node). */
   readyByNode: Record<string, number>;
+  /** Only for default/kubernetes: the API servers' ready addresses and port (entity kube-apiserver). */
+  apiServers?: { addresses: string[]; port: number };
 }
 
 /** A node's heartbeat Lease as an observer sees it. */

@@ -72,8 +72,23 @@ export function formatStatus(s: DaemonStatus): string {
     ...Object.entries(s.packetCounters).map(
       ([slot, c]) => `  ${slot.padEnd(10)} ${c.packets} packets, ${c.bytes} bytes`,
     ),
+    ...(s.kubernetes ? formatKubernetesStatus(s.kubernetes) : []),
   ];
   return lines.join('\n');
+}
+
+function formatKubernetesStatus(k: NonNullable<DaemonStatus['kubernetes']>): string[] {
+  const hb = k.heartbeat;
+  return [
+    `kubernetes: ${k.server} ${k.synced ? 'synced' : 'NOT SYNCED'}; live nodes: ${k.liveNodes.join(', ') || '(none)'}`,
+    `  heartbeat ${hb.lease}: ${hb.holding ? 'held' : 'NOT HELD (announcing nothing)'}, ${hb.renewals} renewals, ${hb.conflicts} conflicts, ${hb.failures} failures${hb.lastError ? ` (last: ${hb.lastError})` : ''}`,
+    ...k.resources.map(
+      (r) =>
+        `  ${r.name.padEnd(34)} ${r.missing ? 'not served (CRD missing?)' : `${r.objects} objects`}${r.invalid ? `, ${r.invalid} invalid` : ''}, ${r.lists} lists, ${r.watches} watches, ${r.relists} relists`,
+    ),
+    ...k.problems.map((p) => `  invalid (last good version kept): ${p}`),
+    ...(k.lastError ? [`  last error: ${k.lastError}`] : []),
+  ];
 }
 
 function listInterfaces(): string[] {

@@ -29,7 +29,8 @@
  * Test hooks (methods, and the same under `/fixture/` over HTTP for a fixture in
  * another process): compact the event history, drop every watch connection,
  * stall watches silently (the connection stays open and nothing more is sent),
- * fail chosen requests with 503, and request counters per verb and resource.
+ * fail chosen requests with 503, seed objects with their status, and request
+ * counters per verb and resource.
  *
  * Not reproduced: OpenAPI validation of CRDs (nodewarden validates the objects
  * it reads itself), admission, finalizers, garbage collection, server-side
@@ -406,7 +407,7 @@ export class FixtureApiServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://fixture');
-    if (url.pathname.startsWith('/fixture/')) return this.handleHook(url, res);
+    if (url.pathname.startsWith('/fixture/')) return this.handleHook(url, req, res);
     if (this.options.token !== undefined && req.headers.authorization !== `Bearer ${this.options.token}`) {
       throw new ApiError(401, 'Unauthorized', 'Unauthorized');
     }
@@ -480,8 +481,8 @@ export class FixtureApiServer {
     }
   }
 
-  private handleHook(url: URL, res: ServerResponse): void {
-    const hooks: Record<string, () => unknown> = {
+  private async handleHook(url: URL, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const hooks: Record<string, (body: unknown) => unknown> = {
       '/fixture/compact': () => {
         this.compact();
         return { resourceVersion: this.resourceVersion };
@@ -493,10 +494,12 @@ export class FixtureApiServer {
         this.resetCounters();
         return {};
       },
+      // Objects with their status (Nodes with addresses), as the cluster's own controllers would have written them.
+      '/fixture/seed': (body) => ({ created: (body as KubeObject[]).map((o) => this.create(o)).length }),
     };
     const hook = hooks[url.pathname];
     if (!hook) throw new ApiError(404, 'NotFound', `no fixture hook ${url.pathname}`);
-    this.sendJson(res, 200, hook());
+    this.sendJson(res, 200, hook(await this.readBody(req)));
   }
 
   private getOrThrow(type: ResourceType, namespace: string | undefined, name: string): KubeObject {

@@ -35,6 +35,16 @@ function loadError(file: string, options: { mustExist?: boolean } = {}): InputEr
   throw new Error(`loadConfig(${file}) did not throw`);
 }
 
+const KUBERNETES_DEFAULTS = {
+  namespace: 'nodewarden',
+  qps: 20,
+  burst: 40,
+  idleTimeoutSeconds: 90,
+  initialSyncTimeoutSeconds: 30,
+  heartbeat: { renewIntervalMs: 1000, expirySeconds: 3 },
+  loadBalancerClass: { name: 'nodewarden.io/lb', unclassed: true },
+};
+
 const DEFAULTS = {
   labels: {},
   source: 'files',
@@ -44,6 +54,7 @@ const DEFAULTS = {
   policies: { directory: '/etc/nodewarden/policies.d', eventsPerSecond: 100 },
   cluster: { nodes: [], podCIDRs: [], apiServers: [] },
   metrics: { listen: '127.0.0.1:9469' },
+  kubernetes: KUBERNETES_DEFAULTS,
 };
 
 describe('loadConfig: valid input', () => {
@@ -104,6 +115,7 @@ describe('loadConfig: valid input', () => {
         apiServers: [{ address: '10.0.0.100', port: 6443 }],
       },
       metrics: { listen: '127.0.0.1:9469' },
+      kubernetes: KUBERNETES_DEFAULTS,
       file,
     });
   });

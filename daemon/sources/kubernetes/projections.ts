@@ -83,7 +83,16 @@ export function projectEndpointSlice(o: KubeObject): Projection<EndpointCounts> 
     const node = String(e.nodeName ?? '');
     readyByNode[node] = (readyByNode[node] ?? 0) + 1;
   }
-  return ok({ namespace: o.metadata.namespace, service, readyByNode });
+  const isApiServer = o.metadata.namespace === 'default' && service === 'kubernetes';
+  const apiServers = isApiServer
+    ? {
+        addresses: ((o.endpoints ?? []) as KubeObject[])
+          .filter((e) => e.conditions?.ready !== false)
+          .flatMap((e) => (e.addresses ?? []) as string[]),
+        port: Number((o.ports ?? [])[0]?.port ?? 443),
+      }
+    : undefined;
+  return ok({ namespace: o.metadata.namespace, service, readyByNode, ...(apiServers ? { apiServers } : {}) });
 }
 
 export const HEARTBEAT_PREFIX = 'nodewarden-node-';

@@ -48,6 +48,8 @@ export interface ClusterState {
   services: ServiceInfo[];
   /** `namespace/service` → node → ready endpoints, over all of the service's slices. */
   readyEndpoints: Map<string, Map<string, number>>;
+  /** Ready API server endpoints (EndpointSlices of default/kubernetes). */
+  apiServers: { addresses: string[]; port: number }[];
   heartbeats: HeartbeatLease[];
   hostPolicies: HostPolicy[];
   l2Policies: L2AnnouncementPolicy[];
@@ -173,6 +175,9 @@ export class KubernetesWatcher {
       nodes,
       services: [...this.services.items.values()],
       readyEndpoints,
+      apiServers: [...this.endpointSlices.items.values()].flatMap((s) =>
+        s.apiServers ? [s.apiServers] : [],
+      ),
       heartbeats: [...this.heartbeats.items.values()],
       hostPolicies: [...this.hostPolicies.items.values()].flat(),
       l2Policies: this.l2.flatMap((r) => [...r.items.values()]),
