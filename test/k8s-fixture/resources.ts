@@ -119,14 +119,6 @@ export const FIXTURE_RESOURCES: readonly ResourceType[] = [
   {
     group: 'nodewarden.io',
     version: 'v1alpha1',
-    plural: 'hostpolicies',
-    kind: 'HostPolicy',
-    namespaced: false,
-    statusSubresource: true,
-  },
-  {
-    group: 'nodewarden.io',
-    version: 'v1alpha1',
     plural: 'l2announcements',
     kind: 'L2Announcement',
     namespaced: false,

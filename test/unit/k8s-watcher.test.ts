@@ -238,6 +238,34 @@ describe('Kubernetes watcher against the fixture API server', () => {
     expect(api.list('v1', 'Event')[0]!.metadata.namespace).toBe('metallb-system');
   });
 
+  it('sets a Valid condition on our own kinds, naming the bad field, and one Event per generation', async () => {
+    const pool = api.create({
+      apiVersion: 'nodewarden.io/v1alpha1',
+      kind: 'LoadBalancerPool',
+      metadata: { name: 'edge' },
+      spec: { blocks: [{ cidr: '192.0.2.0/28' }], avoidBuggyIPs: true },
+    });
+    await startAndWatch();
+    const condition = () =>
+      api
+        .get('nodewarden.io/v1alpha1', 'LoadBalancerPool', 'edge')
+        ?.status?.conditions?.find((c: KubeObject) => c.type === 'Valid');
+    await until('the Valid condition', () => condition()?.status === 'True');
+    const current = api.get('nodewarden.io/v1alpha1', 'LoadBalancerPool', 'edge')!;
+    api.replace({ ...current, spec: { blocks: [{ cidr: '192.0.2.0/28', start: '192.0.2.1' }] } });
+    await until('the condition to turn False', () => condition()?.status === 'False');
+    expect(condition()).toMatchObject({ reason: 'InvalidSpec', observedGeneration: 2 });
+    expect(condition().message).toContain('spec.blocks[0]: give either cidr or start');
+    // The last good pool stays in force.
+    expect(watcher.state().pools).toEqual([
+      expect.objectContaining({ id: 'LoadBalancerPool/edge', ranges: ['192.0.2.0/28'], avoidBuggyIPs: true }),
+    ]);
+    await until('the event', () => api.list('v1', 'Event').length === 1);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(api.list('v1', 'Event')).toHaveLength(1);
+    expect(pool.metadata.generation).toBe(1);
+  });
+
   it('sends the bearer token from the kubeconfig', async () => {
     const url = api.url;
     const wrong = new KubeClient({ kubeconfig: writeFixtureKubeconfig(url, 'wrong'), qps: 10, burst: 10 });

@@ -246,6 +246,27 @@ const metallbL2Spec = z.strictObject({
   interfaces: z.array(z.string().min(1)).optional(),
 });
 
+/** nodewarden.io/v1alpha1 LoadBalancerPool: Cilium's blocks with MetalLB's autoAssign and avoidBuggyIPs. */
+const ourPoolSpec = z.strictObject({
+  blocks: z
+    .array(z.strictObject({ cidr: cidr.optional(), start: ipAddress.optional(), stop: ipAddress.optional() }))
+    .min(1),
+  serviceSelector: labelSelector.optional(),
+  autoAssign: z.boolean().optional(),
+  avoidBuggyIPs: z.boolean().optional(),
+  disabled: z.boolean().optional(),
+});
+
+/** nodewarden.io/v1alpha1 L2Announcement: several node selectors, interface regexes and pool names together. */
+const ourL2Spec = z.strictObject({
+  serviceSelector: labelSelector.optional(),
+  nodeSelectors: z.array(labelSelector).optional(),
+  interfaces: z.array(z.string().min(1)).optional(),
+  pools: z.array(z.string().min(1)).optional(),
+  loadBalancerIPs: z.boolean().optional(),
+  externalIPs: z.boolean().optional(),
+});
+
 function parseSpec<S extends z.ZodType>(
   o: KubeObject,
   schema: S,
@@ -268,6 +289,32 @@ export function projectPool(o: KubeObject): Projection<LoadBalancerPool> {
       ...(r.spec.serviceSelector ? { serviceSelector: toSelector(r.spec.serviceSelector) } : {}),
       autoAssign: true,
       avoidBuggyIPs: r.spec.allowFirstLastIPs === 'No',
+      disabled: r.spec.disabled ?? false,
+    });
+  }
+  if (o.kind === 'LoadBalancerPool') {
+    const r = parseSpec(o, ourPoolSpec);
+    if (!r.ok) return r;
+    const bad = r.spec.blocks.findIndex((b) => (b.cidr === undefined) === (b.start === undefined));
+    if (bad >= 0) {
+      return {
+        ok: false,
+        problems: [
+          {
+            file: API_SOURCE,
+            object: objectName(o),
+            path: ['spec', 'blocks', bad],
+            message: 'give either cidr or start (with an optional stop)',
+          },
+        ],
+      };
+    }
+    return ok({
+      id,
+      ranges: r.spec.blocks.map((b) => b.cidr ?? `${b.start}-${b.stop ?? b.start}`),
+      ...(r.spec.serviceSelector ? { serviceSelector: toSelector(r.spec.serviceSelector) } : {}),
+      autoAssign: r.spec.autoAssign ?? true,
+      avoidBuggyIPs: r.spec.avoidBuggyIPs ?? false,
       disabled: r.spec.disabled ?? false,
     });
   }
@@ -310,6 +357,20 @@ export function projectL2Policy(o: KubeObject): Projection<L2AnnouncementPolicy>
       pools: [],
       poolSelectors: [],
       loadBalancerIPs: r.spec.loadBalancerIPs ?? false,
+      externalIPs: r.spec.externalIPs ?? false,
+    });
+  }
+  if (o.kind === 'L2Announcement') {
+    const r = parseSpec(o, ourL2Spec);
+    if (!r.ok) return r;
+    return ok({
+      id,
+      ...(r.spec.serviceSelector ? { serviceSelector: toSelector(r.spec.serviceSelector) } : {}),
+      nodeSelectors: (r.spec.nodeSelectors ?? []).map(toSelector),
+      interfaces: r.spec.interfaces ?? [],
+      pools: r.spec.pools ?? [],
+      poolSelectors: [],
+      loadBalancerIPs: r.spec.loadBalancerIPs ?? true,
       externalIPs: r.spec.externalIPs ?? false,
     });
   }

@@ -35,6 +35,7 @@ export interface ReflectorOptions<T> {
   watchTimeoutSeconds?: number;
   onChange?(): void;
   onInvalid?(object: KubeObject, problems: InputProblem[]): void;
+  onValid?(object: KubeObject): void;
   onError?(error: Error): void;
 }
 
@@ -73,6 +74,11 @@ export class Reflector<T> {
   private syncWaiters: Array<() => void> = [];
 
   constructor(private readonly options: ReflectorOptions<T>) {}
+
+  /** The collection it lists and watches, such as `/api/v1/services`. */
+  get path(): string {
+    return this.options.path;
+  }
 
   start(): void {
     this.stopped = false;
@@ -135,6 +141,7 @@ export class Reflector<T> {
     if (projected.ok === true) {
       this.items.set(key, projected.value);
       this.invalid.delete(key);
+      this.options.onValid?.(object);
     } else if (projected.ok === 'skip') {
       this.items.delete(key);
       this.invalid.delete(key);

@@ -65,6 +65,8 @@ export interface KubernetesStatus {
   eventsPosted: number;
 }
 
+const OUR_API_VERSION = 'nodewarden.io/v1alpha1';
+
 export class KubernetesWatcher {
   readonly nodes: Reflector<NodeInfo>;
   readonly services: Reflector<ServiceInfo>;
@@ -96,6 +98,7 @@ export class KubernetesWatcher {
         ...(options.backoffMaxMs !== undefined ? { backoffMaxMs: options.backoffMaxMs } : {}),
         onChange: () => options.onChange?.(),
         onInvalid: (object, problems) => this.reportInvalid(object, problems),
+        onValid: (object) => this.reportValid(object),
         onError: (error) => {
           this.lastError = error.message;
           options.onError?.(error);
@@ -130,10 +133,12 @@ export class KubernetesWatcher {
         projectL2Policy,
       ),
       make('l2advertisements', '/apis/metallb.io/v1beta1/l2advertisements', projectL2Policy),
+      make('l2announcements.nodewarden.io', '/apis/nodewarden.io/v1alpha1/l2announcements', projectL2Policy),
     ];
     this.pools = [
       make('ciliumloadbalancerippools', '/apis/cilium.io/v2alpha1/ciliumloadbalancerippools', projectPool),
       make('ipaddresspools', '/apis/metallb.io/v1beta1/ipaddresspools', projectPool),
+      make('loadbalancerpools.nodewarden.io', '/apis/nodewarden.io/v1alpha1/loadbalancerpools', projectPool),
     ];
     this.all = [
       this.nodes,
@@ -144,6 +149,11 @@ export class KubernetesWatcher {
       ...this.l2,
       ...this.pools,
     ] as Reflector<unknown>[];
+  }
+
+  /** Every collection it lists and watches (RBAC must allow list and watch on each). */
+  paths(): string[] {
+    return this.all.map((r) => r.path);
   }
 
   start(): void {
@@ -196,10 +206,56 @@ export class KubernetesWatcher {
     };
   }
 
-  /** A Warning Event on the object, naming each bad field; once per resourceVersion. */
+  /**
+   * Our own kinds carry a `Valid` condition in status. Every node validates the
+   * same object the same way, so a node writes only when the condition it finds
+   * differs (the first writer wins; the others then see it current).
+   */
+  private setValidCondition(object: KubeObject, valid: boolean, message: string): void {
+    if (object.apiVersion !== OUR_API_VERSION) return;
+    const generation = object.metadata?.generation;
+    const current = ((object.status?.conditions ?? []) as KubeObject[]).find((c) => c.type === 'Valid');
+    const status = valid ? 'True' : 'False';
+    if (
+      current?.status === status &&
+      current.observedGeneration === generation &&
+      current.message === message
+    )
+      return;
+    const condition = {
+      type: 'Valid',
+      status,
+      reason: valid ? 'Accepted' : 'InvalidSpec',
+      message,
+      observedGeneration: generation,
+      lastTransitionTime:
+        current?.status === status
+          ? current.lastTransitionTime
+          : new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    };
+    const plural = object.kind === 'L2Announcement' ? 'l2announcements' : 'loadbalancerpools';
+    const others = ((object.status?.conditions ?? []) as KubeObject[]).filter((c) => c.type !== 'Valid');
+    this.options.client
+      .request('PATCH', `/apis/${OUR_API_VERSION}/${plural}/${object.metadata.name}/status`, {
+        body: { status: { conditions: [...others, condition] } },
+        contentType: 'application/merge-patch+json',
+      })
+      .catch((e: Error) => {
+        this.lastError = `setting the Valid condition: ${e.message}`;
+        this.options.onError?.(e);
+      });
+  }
+
+  private reportValid(object: KubeObject): void {
+    if (this.options.reportInvalid === false) return;
+    this.setValidCondition(object, true, 'the spec is valid and in force');
+  }
+
+  /** A Warning Event on the object (and a condition on our kinds), naming each bad field; once per resourceVersion. */
   private reportInvalid(object: KubeObject, problems: InputProblem[]): void {
     if (this.options.reportInvalid === false) return;
-    const key = `${object.metadata?.uid}/${object.metadata?.resourceVersion}`;
+    // Per generation: a status write (our own condition) must not repeat the Event.
+    const key = `${object.metadata?.uid}/${object.metadata?.generation ?? object.metadata?.resourceVersion}`;
     if (this.reported.has(key)) return;
     this.reported.add(key);
     const now = new Date().toISOString();
@@ -208,6 +264,7 @@ export class KubernetesWatcher {
       .join('; ')
       .concat('; the last valid version stays in force')
       .slice(0, 1024);
+    this.setValidCondition(object, false, message);
     const namespace = object.metadata?.namespace ?? 'default';
     const event = {
       apiVersion: 'v1',
