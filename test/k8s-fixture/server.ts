@@ -225,6 +225,8 @@ export class FixtureApiServer {
         this.sendStatus(res, e);
       });
     });
+    // Node's 5 s default races clients that reuse idle connections (ECONNRESET); Go's server keeps them longer.
+    this.server.keepAliveTimeout = 90_000;
   }
 
   async start(): Promise<string> {

@@ -130,33 +130,51 @@ export class Reflector<T> {
     }, delay);
   }
 
-  private apply(type: 'ADDED' | 'MODIFIED' | 'DELETED', object: KubeObject): void {
+  /**
+   * Projects one object into `items`/`invalid`. An invalid object keeps the
+   * projection it had in `previous` (its last good version).
+   */
+  private project(
+    object: KubeObject,
+    items: Map<string, T>,
+    invalid: Map<string, InputProblem[]>,
+    previous: Map<string, T>,
+  ): void {
     const key = objectKeyOf(object);
+    const projected = this.options.project(object);
+    if (projected.ok === true) {
+      items.set(key, projected.value);
+      invalid.delete(key);
+      this.options.onValid?.(object);
+    } else if (projected.ok === 'skip') {
+      items.delete(key);
+      invalid.delete(key);
+    } else {
+      const lastGood = previous.get(key);
+      if (lastGood !== undefined) items.set(key, lastGood);
+      invalid.set(key, projected.problems);
+      this.options.onInvalid?.(object, projected.problems);
+    }
+  }
+
+  private apply(type: 'ADDED' | 'MODIFIED' | 'DELETED', object: KubeObject): void {
     if (type === 'DELETED') {
+      const key = objectKeyOf(object);
       this.items.delete(key);
       this.invalid.delete(key);
       return;
     }
-    const projected = this.options.project(object);
-    if (projected.ok === true) {
-      this.items.set(key, projected.value);
-      this.invalid.delete(key);
-      this.options.onValid?.(object);
-    } else if (projected.ok === 'skip') {
-      this.items.delete(key);
-      this.invalid.delete(key);
-    } else {
-      // The last good projection stays in force.
-      this.invalid.set(key, projected.problems);
-      this.options.onInvalid?.(object, projected.problems);
-    }
+    this.project(object, this.items, this.invalid, this.items);
   }
 
   private async listThenWatch(): Promise<void> {
     const generation = ++this.generation;
     const { client, path } = this.options;
     try {
-      const fresh = new Map<string, KubeObject>();
+      // Pages are projected as they arrive: whole objects never pile up, and
+      // the result replaces the old state only once the list is complete.
+      const items = new Map<string, T>();
+      const invalid = new Map<string, InputProblem[]>();
       let cont: string | undefined;
       let rv = '';
       do {
@@ -170,14 +188,15 @@ export class Reflector<T> {
           },
         });
         if (generation !== this.generation) return;
-        for (const item of page.items ?? []) fresh.set(objectKeyOf(item), item);
+        for (const item of page.items ?? []) this.project(item, items, invalid, this.items);
         cont = page.metadata?.continue || undefined;
         rv = page.metadata?.resourceVersion ?? '';
       } while (cont);
       this.missing = false;
-      for (const key of [...this.items.keys()]) if (!fresh.has(key)) this.items.delete(key);
-      for (const key of [...this.invalid.keys()]) if (!fresh.has(key)) this.invalid.delete(key);
-      for (const object of fresh.values()) this.apply('ADDED', object);
+      this.items.clear();
+      for (const [k, v] of items) this.items.set(k, v);
+      this.invalid.clear();
+      for (const [k, v] of invalid) this.invalid.set(k, v);
       this.resourceVersion = rv;
       this.markSynced();
       this.options.onChange?.();
