@@ -86,6 +86,12 @@ function formatKubernetesStatus(k: NonNullable<DaemonStatus['kubernetes']>): str
       (r) =>
         `  ${r.name.padEnd(34)} ${r.missing ? 'not served (CRD missing?)' : `${r.objects} objects`}${r.invalid ? `, ${r.invalid} invalid` : ''}, ${r.lists} lists, ${r.watches} watches, ${r.relists} relists`,
     ),
+    ...(k.ipam
+      ? [
+          `  ipam: ${k.ipam.leader ? 'this node allocates' : 'standby'}, ${k.ipam.assigned} Services assigned, ${k.ipam.writes} writes`,
+          ...k.ipam.problems.map((p) => `  ipam problem: ${p}`),
+        ]
+      : []),
     ...k.problems.map((p) => `  invalid (last good version kept): ${p}`),
     ...(k.lastError ? [`  last error: ${k.lastError}`] : []),
   ];

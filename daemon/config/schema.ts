@@ -88,6 +88,8 @@ export const kubernetesSchema = z.strictObject({
       unclassed: z.boolean().default(true),
     })
     .default({ name: 'nodewarden.io/lb', unclassed: true }),
+  /** LoadBalancer IPAM: one node at a time (Lease nodewarden-ipam) writes status.loadBalancer.ingress. */
+  ipam: z.strictObject({ enabled: z.boolean().default(false) }).default({ enabled: false }),
 });
 
 export const configSchema = z.strictObject({

@@ -43,6 +43,7 @@ const KUBERNETES_DEFAULTS = {
   initialSyncTimeoutSeconds: 30,
   heartbeat: { renewIntervalMs: 1000, expirySeconds: 3 },
   loadBalancerClass: { name: 'nodewarden.io/lb', unclassed: true },
+  ipam: { enabled: false },
 };
 
 const DEFAULTS = {

@@ -65,7 +65,7 @@ describe('manifests', () => {
     expect(granted.length).toBe(paths.filter((p) => !p.includes('/namespaces/')).length);
   });
 
-  it('lets a node write only its heartbeat Leases, Events, and the status of our kinds', () => {
+  it('lets a node write only Leases, Events, the status of our kinds and Services’ status', () => {
     for (const verb of ['create', 'update', 'delete', 'get'])
       expect(allows(role.rules, 'coordination.k8s.io', 'leases', verb)).toBe(true);
     expect(role.metadata.namespace).toBe('nodewarden');
@@ -78,6 +78,7 @@ describe('manifests', () => {
       'events',
       'l2announcements/status',
       'loadbalancerpools/status',
+      'services/status',
     ]);
   });
 

@@ -12,6 +12,7 @@ import type { LoadedConfig } from '../../config/load.js';
 import type { Logger } from '../../log.js';
 import { KubeClient, loadKubeConfig } from './client.js';
 import { Heartbeat, type HeartbeatStatus } from './heartbeat.js';
+import { IpamController, type IpamStatus } from './ipam.js';
 import { ClusterOwnership } from './ownership.js';
 import { type ClusterState, type KubernetesStatus, KubernetesWatcher } from './watcher.js';
 
@@ -19,6 +20,8 @@ export interface KubernetesSourceStatus extends KubernetesStatus {
   server: string;
   heartbeat: HeartbeatStatus;
   liveNodes: string[];
+  /** With kubernetes.ipam.enabled. */
+  ipam?: IpamStatus;
   /** Invalid objects, each naming object and field; their last good version stays in force. */
   problems: string[];
 }
@@ -89,6 +92,7 @@ export class KubernetesSource {
   readonly heartbeat: Heartbeat;
   readonly ownership: ClusterOwnership;
   readonly server: string;
+  readonly ipam: IpamController | undefined;
   private changeTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: KubernetesSourceOptions) {
@@ -123,6 +127,20 @@ export class KubernetesSource {
         changed();
       },
     });
+    this.ipam = k.ipam.enabled
+      ? new IpamController({
+          client: new KubeClient({ config: kubeconfig, qps: k.qps, burst: k.burst }),
+          namespace: k.namespace,
+          nodeName: config.nodeName,
+          renewIntervalMs: k.heartbeat.renewIntervalMs,
+          expirySeconds: k.heartbeat.expirySeconds,
+          className: k.loadBalancerClass.name,
+          unclassed: k.loadBalancerClass.unclassed,
+          state: () => this.watcher.state(),
+          synced: () => this.watcher.status().synced,
+          onError: (error) => log.warn({ err: error.message }, 'ipam'),
+        })
+      : undefined;
     this.ownership = new ClusterOwnership({
       nodeName: config.nodeName,
       heartbeat: this.heartbeat,
@@ -135,6 +153,7 @@ export class KubernetesSource {
   async start(): Promise<boolean> {
     this.watcher.start();
     this.heartbeat.start();
+    this.ipam?.start();
     const timeoutMs = this.options.config.kubernetes.initialSyncTimeoutSeconds * 1000;
     let timer: NodeJS.Timeout | undefined;
     const synced = await Promise.race([
@@ -166,12 +185,14 @@ export class KubernetesSource {
       ...this.watcher.status(),
       heartbeat: this.heartbeat.status(),
       liveNodes: [...this.ownership.liveNodes()].sort(),
+      ...(this.ipam ? { ipam: this.ipam.status() } : {}),
       problems: state.problems.map(formatProblem),
     };
   }
 
   async stop(): Promise<void> {
     clearTimeout(this.changeTimer);
+    this.ipam?.stop();
     this.watcher.stop();
     this.ownership.stop();
     // Release the lease: the other nodes take this node's IPs at once instead of after the expiry.
