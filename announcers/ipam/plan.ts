@@ -9,6 +9,7 @@
  */
 import { isIP } from 'node:net';
 import type { LabelSelector } from '../../host-policies/model.js';
+import { formatAddress, isV4Mapped, parsePrefix } from '../../host-policies/prefix.js';
 import { matchesLabels } from '../../host-policies/selector.js';
 
 export interface IpamPool {
@@ -57,59 +58,22 @@ interface ParsedPool extends IpamPool {
   parsed: Range[];
 }
 
+/** An address in the 128-bit space of host-policies/prefix.ts (IPv4 as IPv4-mapped). */
 export function ipToBigInt(ip: string): { value: bigint; v6: boolean } | undefined {
-  const family = isIP(ip);
-  if (family === 4) {
-    return { value: ip.split('.').reduce((n, o) => (n << 8n) | BigInt(Number(o)), 0n), v6: false };
-  }
-  if (family !== 6) return undefined;
-  let text = ip;
-  const v4Tail = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (v4Tail) {
-    const v4 = ipToBigInt(v4Tail[1]!)!.value;
-    text = text.slice(0, -v4Tail[1]!.length) + `${(v4 >> 16n).toString(16)}:${(v4 & 0xffffn).toString(16)}`;
-  }
-  const [head, tail] = text.split('::') as [string, string | undefined];
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
-  return { value: groups.reduce((n, g) => (n << 16n) | BigInt(Number.parseInt(g || '0', 16)), 0n), v6: true };
+  if (isIP(ip) === 0) return undefined;
+  const p = parsePrefix(ip);
+  return { value: p.addr, v6: !isV4Mapped(p) };
 }
 
-export function bigIntToIp(value: bigint, v6: boolean): string {
-  if (!v6) return [24n, 16n, 8n, 0n].map((s) => String((value >> s) & 0xffn)).join('.');
-  const groups = Array.from({ length: 8 }, (_, i) =>
-    ((value >> BigInt(112 - 16 * i)) & 0xffffn).toString(16),
-  );
-  // RFC 5952: compress the longest run of zero groups (two or more).
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== '0') {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === '0') j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  if (best < 0) return groups.join(':');
-  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
+export function bigIntToIp(value: bigint): string {
+  return formatAddress(value);
 }
 
 function parseRange(text: string): Range | undefined {
   if (text.includes('/')) {
-    const [ip, len] = text.split('/');
-    const base = ipToBigInt(ip ?? '');
-    if (!base) return undefined;
-    const bits = base.v6 ? 128n : 32n;
-    const host = bits - BigInt(Number(len));
-    const lo = (base.value >> host) << host;
-    return { lo, hi: lo + (1n << host) - 1n, v6: base.v6 };
+    if (isIP(text.split('/')[0] ?? '') === 0) return undefined;
+    const p = parsePrefix(text);
+    return { lo: p.addr, hi: p.addr + (1n << BigInt(128 - p.len)) - 1n, v6: !isV4Mapped(p) };
   }
   const [a, b] = text.split('-');
   const lo = ipToBigInt((a ?? '').trim());
@@ -186,7 +150,7 @@ export function planIpam(pools: readonly IpamPool[], services: readonly IpamServ
   };
   const canonical = (ip: string) => {
     const v = ipToBigInt(ip);
-    return v ? bigIntToIp(v.value, v.v6) : ip;
+    return v ? bigIntToIp(v.value) : ip;
   };
 
   // 1. Keep what is assigned and still valid (requests, when present, decide instead).
@@ -250,7 +214,7 @@ function firstFree(pools: readonly ParsedPool[], used: ReadonlyMap<string, strin
       // Bounded: a pool with more free-looking addresses than Services cannot be exhausted here.
       for (let v = r.lo, n = 0; v <= r.hi && n <= used.size + 512; v++, n++) {
         if (pool.avoidBuggyIPs && buggy(v, r.v6)) continue;
-        const ip = bigIntToIp(v, r.v6);
+        const ip = bigIntToIp(v);
         if (!used.has(ip)) return ip;
       }
     }

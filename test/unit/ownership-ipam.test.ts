@@ -36,11 +36,9 @@ describe('IPAM planner', () => {
       '::ffff:192.0.2.1',
     ]) {
       const v = ipToBigInt(ip)!;
-      expect(ipToBigInt(bigIntToIp(v.value, v.v6))).toEqual(v);
+      expect(ipToBigInt(bigIntToIp(v.value))).toEqual(v);
     }
-    expect(bigIntToIp(ipToBigInt('2001:0db8:0000:0000:0000:0000:0000:0001')!.value, true)).toBe(
-      '2001:db8::1',
-    );
+    expect(bigIntToIp(ipToBigInt('2001:0db8:0000:0000:0000:0000:0000:0001')!.value)).toBe('2001:db8::1');
   });
 
   it('allocates the first free addresses, skips .0/.255 when asked, and releases with the Service', () => {
