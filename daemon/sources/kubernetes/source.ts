@@ -65,7 +65,11 @@ function serverEndpoint(server: string): { address: string; port: number } | und
  * object, the other nodes' addresses (remote-node) and the API servers
  * (kube-apiserver) added to what config.yaml says.
  */
-export function clusterConfig(config: LoadedConfig, state: ClusterState, server: string): LoadedConfig {
+export function clusterConfig(
+  config: LoadedConfig,
+  state: Pick<ClusterState, 'self' | 'nodes' | 'apiServers'>,
+  server: string,
+): LoadedConfig {
   const others = state.nodes
     .filter((n) => n.name !== config.nodeName)
     .flatMap((n) => n.addresses.map((a) => a.address));
@@ -171,11 +175,12 @@ export class KubernetesSource {
   }
 
   hostPolicies(): HostPolicy[] {
-    return this.watcher.state().hostPolicies;
+    return [...this.watcher.hostPolicies.items.values()].flat();
   }
 
+  /** Called after every change (leases change every second): reads only what the firewall needs. */
   firewallConfig(config: LoadedConfig): LoadedConfig {
-    return clusterConfig(config, this.watcher.state(), this.server);
+    return clusterConfig(config, this.watcher.firewallFacts(), this.server);
   }
 
   status(): KubernetesSourceStatus {

@@ -168,6 +168,21 @@ export class KubernetesWatcher {
     await Promise.all(this.all.map((r) => r.waitForSync()));
   }
 
+  /** This node, every node and the API servers: the firewall's cluster identities, without the rest. */
+  firewallFacts(): Pick<ClusterState, 'self' | 'nodes' | 'apiServers'> {
+    const self = this.nodes.items.get(this.options.nodeName);
+    return {
+      ...(self ? { self } : {}),
+      nodes: [...this.nodes.items.values()],
+      apiServers: this.apiServerEndpoints(),
+    };
+  }
+
+  private apiServerEndpoints(): ClusterState['apiServers'] {
+    const slices = [...this.endpointSlices.items.entries()].filter(([key]) => key.startsWith('default/'));
+    return slices.flatMap(([, s]) => (s.apiServers ? [s.apiServers] : []));
+  }
+
   state(): ClusterState {
     const readyEndpoints = new Map<string, Map<string, number>>();
     for (const slice of this.endpointSlices.items.values()) {
