@@ -14,6 +14,7 @@ import { mountTempBpffs } from '../test/support/bpffs.js';
 import { daemonFiles, startDaemon } from '../test/support/daemon.js';
 import { type Sshd, startFlows, startSshd, startTcpServer, tcpBanner } from '../test/support/net.js';
 import { CLI_BUNDLE } from '../test/support/paths.js';
+import { demoKubernetes } from './demo/kubernetes.js';
 
 const NODE = '10.99.0.1';
 const MGMT = '10.99.0.10';
@@ -141,4 +142,6 @@ try {
   files.destroy();
   bpffs.destroy();
 }
+section('Kubernetes: node heartbeats and rendezvous ownership (fixture API server)');
+await demoKubernetes((line) => process.stdout.write(`${line}\n`));
 process.stdout.write('\ndemo finished: the lab namespaces and the bpffs mount are gone\n');
