@@ -27,7 +27,7 @@ function startNode(name: string, url: string) {
     reportInvalid: false,
   });
   const ipam = new IpamController({
-    client: new KubeClient({ kubeconfig, qps: 100, burst: 100 }),
+    client: new KubeClient({ kubeconfig, qps: 100, burst: 100, userAgent: `nodewarden/${name}` }),
     namespace: 'nodewarden',
     nodeName: name,
     renewIntervalMs: 200,
@@ -138,6 +138,37 @@ describe('LoadBalancer IPAM', () => {
     expect(violations).toEqual([]);
     expect(doubleAssigned()).toEqual([]);
     expect(other.ipam.status().problems).toEqual([]);
+  });
+
+  it('fences an allocator cut off from its Lease: it stops writing before the other starts', async () => {
+    const restarted = nodes.find((n) => n.ipam.leader())!;
+    // The surviving leader is cut off from its Lease (renewals fail) but still sees and writes Services.
+    api.failRequests(
+      (_method, path, agent) =>
+        agent === `nodewarden/${restarted.name}` && path.endsWith('/leases/nodewarden-ipam'),
+    );
+    const url = api.url;
+    startNode('node-c', url);
+    const successor = nodes.at(-1)!;
+    const violations: string[] = [];
+    const sampler = setInterval(() => violations.push(...doubleAssigned()), 20);
+    try {
+      for (let i = 0; i < 15; i++) {
+        api.create(service(`cut-${i}`));
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await until('node-c to lead', () => successor.ipam.leader(), 5000);
+      expect(restarted.ipam.leader()).toBe(false);
+      await until(
+        'every cut Service assigned',
+        () => [...Array(15).keys()].every((i) => ipsOf(`cut-${i}`).length === 1),
+        10_000,
+      );
+    } finally {
+      clearInterval(sampler);
+      api.failRequests(undefined);
+    }
+    expect(violations).toEqual([]);
   });
 
   it('flags overlapping pools and unmet requests in status', async () => {

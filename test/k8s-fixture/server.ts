@@ -203,7 +203,7 @@ export class FixtureApiServer {
   private compactedRevision = 1;
   private readonly watches = new Set<WatchConnection>();
   private readonly counts = new Map<string, number>();
-  private failing: ((method: string, path: string) => boolean) | undefined;
+  private failing: ((method: string, path: string, userAgent: string) => boolean) | undefined;
   private readonly options: Required<Omit<FixtureOptions, 'token'>> & { token?: string };
   url = '';
 
@@ -268,7 +268,7 @@ export class FixtureApiServer {
   }
 
   /** Requests that match get 503 ServiceUnavailable (a partition between one client and the server); undefined heals it. */
-  failRequests(filter: ((method: string, path: string) => boolean) | undefined): void {
+  failRequests(filter: ((method: string, path: string, userAgent: string) => boolean) | undefined): void {
     this.failing = filter;
   }
 
@@ -413,7 +413,7 @@ export class FixtureApiServer {
     if (this.options.token !== undefined && req.headers.authorization !== `Bearer ${this.options.token}`) {
       throw new ApiError(401, 'Unauthorized', 'Unauthorized');
     }
-    if (this.failing?.(req.method ?? 'GET', url.pathname)) {
+    if (this.failing?.(req.method ?? 'GET', url.pathname, String(req.headers['user-agent'] ?? ''))) {
       throw new ApiError(503, 'ServiceUnavailable', 'the fixture was told to fail this request');
     }
     const route = this.route(url.pathname);

@@ -16,6 +16,8 @@ export interface KubeClientOptions {
   config?: KubeConfig;
   qps: number;
   burst: number;
+  /** Sent as User-Agent, so that API server audit logs (and test fixtures) tell nodes apart. */
+  userAgent?: string;
 }
 
 /** A failed API request, with the Status object's reason and the HTTP code. */
@@ -86,6 +88,7 @@ export class KubeClient {
   private readonly limiter: RateLimiter;
   private readonly watcher: Watch;
   readonly server: string;
+  private readonly userAgent: string;
   requests = 0;
 
   constructor(options: KubeClientOptions) {
@@ -95,6 +98,7 @@ export class KubeClient {
     this.server = cluster.server;
     this.limiter = new RateLimiter(options.qps, options.burst);
     this.watcher = new Watch(this.config);
+    this.userAgent = options.userAgent ?? 'nodewarden';
   }
 
   async request(
@@ -117,6 +121,7 @@ export class KubeClient {
       method,
       headers: {
         accept: 'application/json',
+        'user-agent': this.userAgent,
         ...(body === undefined
           ? {}
           : {

@@ -103,7 +103,8 @@ export class KubernetesSource {
     const { config, log } = options;
     const k = config.kubernetes;
     const kubeconfig = loadKubeConfig(k.kubeconfig);
-    const client = new KubeClient({ config: kubeconfig, qps: k.qps, burst: k.burst });
+    const userAgent = `nodewarden/${config.nodeName}`;
+    const client = new KubeClient({ config: kubeconfig, qps: k.qps, burst: k.burst, userAgent });
     this.server = client.server;
     const changed = () => this.scheduleChange();
     this.watcher = new KubernetesWatcher({
@@ -119,7 +120,7 @@ export class KubernetesSource {
     });
     // Its own client and rate limiter: a relist burst never delays a renewal.
     this.heartbeat = new Heartbeat({
-      client: new KubeClient({ config: kubeconfig, qps: 10, burst: 10 }),
+      client: new KubeClient({ config: kubeconfig, qps: 10, burst: 10, userAgent }),
       namespace: k.namespace,
       nodeName: config.nodeName,
       renewIntervalMs: k.heartbeat.renewIntervalMs,
@@ -133,7 +134,7 @@ export class KubernetesSource {
     });
     this.ipam = k.ipam.enabled
       ? new IpamController({
-          client: new KubeClient({ config: kubeconfig, qps: k.qps, burst: k.burst }),
+          client: new KubeClient({ config: kubeconfig, qps: k.qps, burst: k.burst, userAgent }),
           namespace: k.namespace,
           nodeName: config.nodeName,
           renewIntervalMs: k.heartbeat.renewIntervalMs,
