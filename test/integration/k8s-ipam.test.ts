@@ -60,6 +60,30 @@ function doubleAssigned(): string[] {
   return [...holders].filter(([, h]) => h.length > 1).map(([ip, h]) => `${ip}: ${h.join(',')}`);
 }
 
+/**
+ * Creates 15 Services, 100 ms apart, until `successor` leads and all are assigned;
+ * returns every double assignment seen meanwhile (sampled every 20 ms).
+ */
+async function burstWhileWatching(prefix: string, successor: (typeof nodes)[number]): Promise<string[]> {
+  const violations: string[] = [];
+  const sampler = setInterval(() => violations.push(...doubleAssigned()), 20);
+  try {
+    for (let i = 0; i < 15; i++) {
+      api.create(service(`${prefix}-${i}`));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await until(`${successor.name} to lead`, () => successor.ipam.leader(), 5000);
+    await until(
+      `every ${prefix} Service assigned`,
+      () => [...Array(15).keys()].every((i) => ipsOf(`${prefix}-${i}`).length === 1),
+      10_000,
+    );
+  } finally {
+    clearInterval(sampler);
+  }
+  return violations;
+}
+
 const ipsOf = (name: string): string[] =>
   (api.get('v1', 'Service', name, 'default')?.status?.loadBalancer?.ingress ?? []).map(
     (i: KubeObject) => i.ip,
@@ -119,56 +143,25 @@ describe('LoadBalancer IPAM', () => {
     // The leader dies (no release), while Services keep coming.
     leader.ipam.stop();
     leader.watcher.stop();
-    const violations: string[] = [];
-    const sampler = setInterval(() => violations.push(...doubleAssigned()), 20);
-    try {
-      for (let i = 0; i < 15; i++) {
-        api.create(service(`burst-${i}`));
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      await until('the other node to lead', () => other.ipam.leader(), 5000);
-      await until(
-        'every burst Service assigned',
-        () => [...Array(15).keys()].every((i) => ipsOf(`burst-${i}`).length === 1),
-        10_000,
-      );
-    } finally {
-      clearInterval(sampler);
-    }
-    expect(violations).toEqual([]);
+    expect(await burstWhileWatching('burst', other)).toEqual([]);
     expect(doubleAssigned()).toEqual([]);
     expect(other.ipam.status().problems).toEqual([]);
   });
 
   it('fences an allocator cut off from its Lease: it stops writing before the other starts', async () => {
-    const restarted = nodes.find((n) => n.ipam.leader())!;
-    // The surviving leader is cut off from its Lease (renewals fail) but still sees and writes Services.
+    const cutOff = nodes.find((n) => n.ipam.leader())!;
+    // The leader is cut off from its Lease (renewals fail) but still sees and writes Services.
     api.failRequests(
       (_method, path, agent) =>
-        agent === `nodewarden/${restarted.name}` && path.endsWith('/leases/nodewarden-ipam'),
+        agent === `nodewarden/${cutOff.name}` && path.endsWith('/leases/nodewarden-ipam'),
     );
-    const url = api.url;
-    startNode('node-c', url);
-    const successor = nodes.at(-1)!;
-    const violations: string[] = [];
-    const sampler = setInterval(() => violations.push(...doubleAssigned()), 20);
     try {
-      for (let i = 0; i < 15; i++) {
-        api.create(service(`cut-${i}`));
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      await until('node-c to lead', () => successor.ipam.leader(), 5000);
-      expect(restarted.ipam.leader()).toBe(false);
-      await until(
-        'every cut Service assigned',
-        () => [...Array(15).keys()].every((i) => ipsOf(`cut-${i}`).length === 1),
-        10_000,
-      );
+      startNode('node-c', api.url);
+      expect(await burstWhileWatching('cut', nodes.at(-1)!)).toEqual([]);
+      expect(cutOff.ipam.leader()).toBe(false);
     } finally {
-      clearInterval(sampler);
       api.failRequests(undefined);
     }
-    expect(violations).toEqual([]);
   });
 
   it('flags overlapping pools and unmet requests in status', async () => {
