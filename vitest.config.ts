@@ -12,6 +12,9 @@ export default defineConfig({
           include: ['test/unit/**/*.test.ts'],
           // Forks, not threads: the daemon code sets process.umask, which workers may not.
           pool: 'forks',
+          // Unit files run in parallel on two CPUs: the fuzz and scale tests need more than
+          // vitest's 5 s default when the machine is busy. Time is never what they assert.
+          testTimeout: 30_000,
         },
       },
       {

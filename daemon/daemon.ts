@@ -6,6 +6,7 @@
 
 import { L2Actuator } from '../announcers/l2/actuator.js';
 import { NetlinkWatcher } from '../bpf/index.js';
+import { InputError } from '../model/input-errors.js';
 import { BgpManager, type BgpStatus } from './bgp/manager.js';
 import { type LoadedConfig, loadConfig } from './config/load.js';
 import { ControlStream } from './control/protocol.js';
@@ -28,6 +29,7 @@ import { controlSocketPath } from './paths.js';
 import { SystemdNotifier } from './sd-notify.js';
 import { loadBalancerNodesFromConfig, servicesFromConfig } from './services/from-config.js';
 import { ServicesManager, type ServicesStatus, usesDsr } from './services/manager.js';
+import { interfacesUp, KubernetesSource, type KubernetesSourceStatus } from './sources/kubernetes/source.js';
 import { VERSION } from './version.js';
 
 export interface DaemonOptions {
@@ -57,6 +59,8 @@ export interface DaemonStatus {
   health?: DaemonHealth;
   /** Present when config.yaml has a bgp section. */
   bgp?: BgpStatus;
+  /** With `source: kubernetes`. */
+  kubernetes?: KubernetesSourceStatus;
 }
 
 /** The daemon's own health: /healthz on the metrics listener, and serviceProxyHealthy. */
@@ -84,7 +88,13 @@ export class Daemon {
   private readonly startedAt = new Date();
   private lastReload: DaemonStatus['lastReload'] = { at: new Date().toISOString(), ok: true };
   private services!: ServicesManager;
-  private sourcesSynced = false;
+  /** Files are read synchronously; the Kubernetes source says when its first list completed. */
+  private filesSynced = false;
+  private get sourcesSynced(): boolean {
+    return this.filesSynced && (this.kube?.synced ?? true);
+  }
+  private kube: KubernetesSource | undefined;
+  private kubeFirewallInput = '';
 
   constructor(private readonly options: DaemonOptions) {}
 
@@ -116,10 +126,11 @@ export class Daemon {
     this.events.start((error) => log.error({ err: String(error) }, 'reading firewall events failed'));
     this.startL2(config);
     this.registerKernelMetrics();
-    this.firewall.sync(config);
+    if (config.source === 'kubernetes') await this.startKubernetes(config);
+    else this.firewall.sync(config);
     this.hostAddresses = localAddresses().sort().join(',');
     // An apply that was pending when the last daemon stopped: roll back now if its time is up.
-    this.firewall.scheduleRollback();
+    if (!this.kube) this.firewall.scheduleRollback();
     this.applyDatapath();
     await this.l2.settled();
     this.services = new ServicesManager(
@@ -129,7 +140,7 @@ export class Daemon {
       () => this.datapath.dsr(),
     );
     await this.syncServices();
-    this.sourcesSynced = true;
+    this.filesSynced = true;
     this.registerServiceMetrics();
     this.control = new ControlServer(controlSocketPath(runDir), {
       status: () => this.status(),
@@ -140,8 +151,19 @@ export class Daemon {
         return result;
       },
       'policy.trace': (params) => this.firewall.trace(params as unknown as TraceQuery),
-      'policy.apply': (params) => this.firewall.apply(params as unknown as ApplyRequest),
-      'policy.confirm': () => ({ confirmed: this.firewall.confirm() }),
+      'policy.apply': (params) => {
+        if (this.kube) {
+          throw new InputError([
+            {
+              file: this.config.file,
+              path: ['source'],
+              message: 'host policies come from the Kubernetes API: use kubectl apply',
+            },
+          ]);
+        }
+        return this.firewall.apply(params as unknown as ApplyRequest);
+      },
+      'policy.confirm': () => ({ confirmed: this.kube ? false : this.firewall.confirm() }),
       monitor: () => new ControlStream((send) => this.events.subscribe(send)),
       'l2.status': () => this.l2.status(),
       'bgp.peers': () => this.bgp.peers(),
@@ -169,6 +191,41 @@ export class Daemon {
     );
   }
 
+  /** Watcher, heartbeat and ownership; host policies and cluster identities come from the API. */
+  private async startKubernetes(config: LoadedConfig): Promise<void> {
+    const { log } = this.options;
+    this.kube = new KubernetesSource({
+      config,
+      log,
+      interfacesUp,
+      onChange: () => this.syncFirewall(false),
+    });
+    const synced = await this.kube.start();
+    if (synced) log.info({ server: this.kube.server }, 'kubernetes: initial sync done');
+    else
+      log.warn(
+        { server: this.kube.server },
+        'kubernetes: no initial sync yet; the pinned policy stays in force',
+      );
+    this.syncFirewall(true);
+  }
+
+  /**
+   * Files, or the API's policies and cluster facts. The API changes often
+   * (leases every second): compile only when the firewall's input changed.
+   */
+  private syncFirewall(force: boolean): boolean {
+    if (!this.kube) return this.firewall.sync(this.config);
+    // Until the first complete list the pinned policy stays: an empty list is not "no policies".
+    if (!this.kube.synced) return true;
+    const config = this.kube.firewallConfig(this.config);
+    const policies = this.kube.hostPolicies();
+    const input = JSON.stringify([policies, config.labels, config.cluster]);
+    if (!force && input === this.kubeFirewallInput) return true;
+    this.kubeFirewallInput = input;
+    return this.firewall.sync(config, policies);
+  }
+
   /** Links, addresses or routes changed: coalesce a burst, then follow it. */
   private scheduleResync(): void {
     clearTimeout(this.resyncTimer);
@@ -184,7 +241,7 @@ export class Daemon {
     if (addresses !== this.hostAddresses) {
       this.hostAddresses = addresses;
       this.options.log.info('host addresses changed; recompiling host policies');
-      this.firewall.sync(this.config);
+      this.syncFirewall(true);
     }
   }
 
@@ -257,7 +314,7 @@ export class Daemon {
       // First, so health answers change before the slower policy compile; binding new
       // ports finishes in the background and reports itself.
       void this.syncServices();
-      const policiesOk = this.firewall.sync(this.config);
+      const policiesOk = this.syncFirewall(true);
       this.applyDatapath();
       this.bgp.apply(bgpPlan);
       this.lastReload = policiesOk
@@ -364,6 +421,7 @@ export class Daemon {
       services: this.services.status(),
       health: this.health(),
       ...(this.bgp?.status() ? { bgp: this.bgp.status() } : {}),
+      ...(this.kube ? { kubernetes: this.kube.status() } : {}),
     };
   }
 
@@ -371,6 +429,7 @@ export class Daemon {
   async stop(): Promise<void> {
     this.notifier?.stop();
     await this.bgp?.stop();
+    await this.kube?.stop();
     await this.control?.close();
     await this.metrics.close();
     this.services?.close();

@@ -15,6 +15,7 @@ import { daemonFiles, startDaemon } from '../test/support/daemon.js';
 import { type Sshd, startFlows, startSshd, startTcpServer, tcpBanner } from '../test/support/net.js';
 import { CLI_BUNDLE } from '../test/support/paths.js';
 import { demoBgp } from './demo/bgp.js';
+import { demoKubernetes } from './demo/kubernetes.js';
 import { demoL2 } from './demo/l2.js';
 import { demoServices } from './demo/services.js';
 
@@ -149,4 +150,6 @@ try {
 }
 await demoL2();
 await demoServices();
+section('Kubernetes: node heartbeats and rendezvous ownership (fixture API server)');
+await demoKubernetes((line) => process.stdout.write(`${line}\n`));
 process.stdout.write('\ndemo finished: the lab namespaces and the bpffs mount are gone\n');

@@ -83,8 +83,29 @@ export function formatStatus(s: DaemonStatus): string {
     ),
     ...(s.l2 ? ['l2 announcements:', ...formatL2Status(s.l2, '  ')] : []),
     ...(s.bgp ? formatBgpStatus(s.bgp) : []),
+    ...(s.kubernetes ? formatKubernetesStatus(s.kubernetes) : []),
   ];
   return lines.join('\n');
+}
+
+function formatKubernetesStatus(k: NonNullable<DaemonStatus['kubernetes']>): string[] {
+  const hb = k.heartbeat;
+  return [
+    `kubernetes: ${k.server} ${k.synced ? 'synced' : 'NOT SYNCED'}; live nodes: ${k.liveNodes.join(', ') || '(none)'}`,
+    `  heartbeat ${hb.lease}: ${hb.holding ? 'held' : 'NOT HELD (announcing nothing)'}, ${hb.renewals} renewals, ${hb.conflicts} conflicts, ${hb.failures} failures${hb.lastError ? ` (last: ${hb.lastError})` : ''}`,
+    ...k.resources.map(
+      (r) =>
+        `  ${r.name.padEnd(34)} ${r.missing ? 'not served (CRD missing?)' : `${r.objects} objects`}${r.invalid ? `, ${r.invalid} invalid` : ''}, ${r.lists} lists, ${r.watches} watches, ${r.relists} relists`,
+    ),
+    ...(k.ipam
+      ? [
+          `  ipam: ${k.ipam.leader ? 'this node allocates' : 'standby'}, ${k.ipam.assigned} Services assigned, ${k.ipam.writes} writes`,
+          ...k.ipam.problems.map((p) => `  ipam problem: ${p}`),
+        ]
+      : []),
+    ...k.problems.map((p) => `  invalid (last good version kept): ${p}`),
+    ...(k.lastError ? [`  last error: ${k.lastError}`] : []),
+  ];
 }
 
 function listInterfaces(): string[] {

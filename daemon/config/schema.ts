@@ -363,6 +363,41 @@ export type BgpConfig = z.infer<typeof bgpSchema>;
 export type BgpPeerConfig = z.infer<typeof bgpPeerSchema>;
 export type BgpAdvertisementConfig = z.infer<typeof bgpAdvertisementSchema>;
 
+/** The Kubernetes source (`source: kubernetes`); see docs/kubernetes.md. */
+export const kubernetesSchema = z.strictObject({
+  /** A kubeconfig file; unset: $KUBECONFIG, ~/.kube/config, then the in-cluster service account. */
+  kubeconfig: z.string().min(1).optional(),
+  /** Where the heartbeat Leases live. */
+  namespace: z.string().min(1).default('nodewarden'),
+  /** Client-side rate limit of API requests (as client-go's QPS and burst). */
+  qps: z.number().positive().max(10_000).default(20),
+  burst: z.number().int().min(1).max(10_000).default(40),
+  /** A watch that brings no event and no bookmark for this long is stalled: watch again. */
+  idleTimeoutSeconds: z.number().positive().max(3600).default(90),
+  /** How long the daemon waits for the first complete list before it serves from its pinned state. */
+  initialSyncTimeoutSeconds: z.number().positive().max(3600).default(30),
+  heartbeat: z
+    .strictObject({
+      renewIntervalMs: z.number().int().min(100).max(60_000).default(1000),
+      /** leaseDurationSeconds: after this long without a renewal, a node's IPs move. */
+      expirySeconds: z.number().int().min(1).max(600).default(3),
+    })
+    .refine((h) => h.renewIntervalMs < h.expirySeconds * 1000, {
+      message: 'renewIntervalMs must be shorter than expirySeconds',
+    })
+    .default({ renewIntervalMs: 1000, expirySeconds: 3 }),
+  loadBalancerClass: z
+    .strictObject({
+      /** Services with this spec.loadBalancerClass are ours. */
+      name: z.string().min(1).default('nodewarden.io/lb'),
+      /** Also serve LoadBalancer Services without a class. */
+      unclassed: z.boolean().default(true),
+    })
+    .default({ name: 'nodewarden.io/lb', unclassed: true }),
+  /** LoadBalancer IPAM: one node at a time (Lease nodewarden-ipam) writes status.loadBalancer.ingress. */
+  ipam: z.strictObject({ enabled: z.boolean().default(false) }).default({ enabled: false }),
+});
+
 export const configSchema = z.strictObject({
   /** The node's name; defaults to the host name. */
   nodeName: z.string().min(1).optional(),
@@ -386,9 +421,12 @@ export const configSchema = z.strictObject({
   /** Services: healthCheckNodePort servers and DSR (docs/services.md). */
   services: servicesSchema.optional(),
   bgp: bgpSchema.optional(),
+  // Every field of the section has a default: an absent section is the empty one.
+  kubernetes: kubernetesSchema.default(kubernetesSchema.parse({})),
 });
 
 export type Config = z.infer<typeof configSchema>;
 export type DatapathConfig = z.infer<typeof datapathSchema>;
 export type L2Config = z.infer<typeof l2Schema>;
 export type ServicesConfig = z.infer<typeof servicesSchema>;
+export type KubernetesConfig = z.infer<typeof kubernetesSchema>;

@@ -43,6 +43,17 @@ const DEFAULT_L2 = {
   localRoutes: true,
 };
 
+const KUBERNETES_DEFAULTS = {
+  namespace: 'nodewarden',
+  qps: 20,
+  burst: 40,
+  idleTimeoutSeconds: 90,
+  initialSyncTimeoutSeconds: 30,
+  heartbeat: { renewIntervalMs: 1000, expirySeconds: 3 },
+  loadBalancerClass: { name: 'nodewarden.io/lb', unclassed: true },
+  ipam: { enabled: false },
+};
+
 const DEFAULTS = {
   labels: {},
   source: 'files',
@@ -53,6 +64,7 @@ const DEFAULTS = {
   cluster: { nodes: [], podCIDRs: [], apiServers: [] },
   metrics: { listen: '127.0.0.1:9469' },
   l2: DEFAULT_L2,
+  kubernetes: KUBERNETES_DEFAULTS,
 };
 
 describe('loadConfig: valid input', () => {
@@ -114,6 +126,7 @@ describe('loadConfig: valid input', () => {
       },
       metrics: { listen: '127.0.0.1:9469' },
       l2: DEFAULT_L2,
+      kubernetes: KUBERNETES_DEFAULTS,
       file,
     });
   });

@@ -1,0 +1,316 @@
+/**
+ * The Kubernetes source: one reflector per resource, each narrowed by selectors,
+ * each keeping slim projections. `state()` is the cluster as the planners see it;
+ * invalid objects keep their last good projection and are reported as Events.
+ */
+import type { HostPolicy } from '../../../host-policies/model.js';
+import type {
+  EndpointCounts,
+  HeartbeatLease,
+  L2AnnouncementPolicy,
+  LoadBalancerPool,
+  NodeInfo,
+  ServiceInfo,
+} from '../../../model/cluster.js';
+import { formatFieldPath, type InputProblem } from '../../../model/input-errors.js';
+import type { KubeClient, KubeObject } from './client.js';
+import {
+  HEARTBEAT_LABEL,
+  projectEndpointSlice,
+  projectHeartbeat,
+  projectHostPolicy,
+  projectL2Policy,
+  projectNode,
+  projectPool,
+  projectService,
+  SERVICE_NAME_LABEL,
+} from './projections.js';
+import { Reflector, type ReflectorOptions, type ReflectorStatus } from './reflector.js';
+
+export interface KubernetesWatcherOptions {
+  client: KubeClient;
+  nodeName: string;
+  /** Where our Leases live. */
+  namespace: string;
+  idleTimeoutMs: number;
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  /** Called after any change; the caller coalesces. */
+  onChange?(): void;
+  onError?(error: Error): void;
+  /** Post a Warning Event for each invalid object (once per resourceVersion). */
+  reportInvalid?: boolean;
+}
+
+export interface ClusterState {
+  self?: NodeInfo;
+  nodes: NodeInfo[];
+  services: ServiceInfo[];
+  /** `namespace/service` → node → ready endpoints, over all of the service's slices. */
+  readyEndpoints: Map<string, Map<string, number>>;
+  /** Ready API server endpoints (EndpointSlices of default/kubernetes). */
+  apiServers: { addresses: string[]; port: number }[];
+  heartbeats: HeartbeatLease[];
+  hostPolicies: HostPolicy[];
+  l2Policies: L2AnnouncementPolicy[];
+  pools: LoadBalancerPool[];
+  /** Objects whose latest version is invalid (their last good version is still in the lists above). */
+  problems: InputProblem[];
+}
+
+export interface KubernetesStatus {
+  synced: boolean;
+  resources: ReflectorStatus[];
+  lastError?: string;
+  eventsPosted: number;
+}
+
+const OUR_API_VERSION = 'nodewarden.io/v1alpha1';
+
+export class KubernetesWatcher {
+  readonly nodes: Reflector<NodeInfo>;
+  readonly services: Reflector<ServiceInfo>;
+  readonly endpointSlices: Reflector<EndpointCounts>;
+  readonly heartbeats: Reflector<HeartbeatLease>;
+  readonly hostPolicies: Reflector<HostPolicy[]>;
+  private readonly l2: Reflector<L2AnnouncementPolicy>[];
+  private readonly pools: Reflector<LoadBalancerPool>[];
+  private readonly all: Reflector<unknown>[];
+  private readonly reported = new Set<string>();
+  private lastError: string | undefined;
+  private eventsPosted = 0;
+
+  constructor(private readonly options: KubernetesWatcherOptions) {
+    const make = <T>(
+      name: string,
+      path: string,
+      project: ReflectorOptions<T>['project'],
+      selectors: { labelSelector?: string; fieldSelector?: string } = {},
+    ) =>
+      new Reflector<T>({
+        name,
+        client: options.client,
+        path,
+        project,
+        ...selectors,
+        idleTimeoutMs: options.idleTimeoutMs,
+        ...(options.backoffBaseMs !== undefined ? { backoffBaseMs: options.backoffBaseMs } : {}),
+        ...(options.backoffMaxMs !== undefined ? { backoffMaxMs: options.backoffMaxMs } : {}),
+        onChange: () => options.onChange?.(),
+        onInvalid: (object, problems) => this.reportInvalid(object, problems),
+        onValid: (object) => this.reportValid(object),
+        onError: (error) => {
+          this.lastError = error.message;
+          options.onError?.(error);
+        },
+      });
+    // Every node's labels (nodeSelectors of announcement policies) and addresses (remote-node).
+    this.nodes = make('nodes', '/api/v1/nodes', projectNode);
+    this.services = make('services', '/api/v1/services', projectService);
+    this.endpointSlices = make(
+      'endpointslices',
+      '/apis/discovery.k8s.io/v1/endpointslices',
+      projectEndpointSlice,
+      {
+        labelSelector: SERVICE_NAME_LABEL,
+      },
+    );
+    this.heartbeats = make(
+      'heartbeats',
+      `/apis/coordination.k8s.io/v1/namespaces/${options.namespace}/leases`,
+      projectHeartbeat,
+      { labelSelector: HEARTBEAT_LABEL },
+    );
+    this.hostPolicies = make(
+      'ciliumclusterwidenetworkpolicies',
+      '/apis/cilium.io/v2/ciliumclusterwidenetworkpolicies',
+      projectHostPolicy,
+    );
+    this.l2 = [
+      make(
+        'ciliuml2announcementpolicies',
+        '/apis/cilium.io/v2alpha1/ciliuml2announcementpolicies',
+        projectL2Policy,
+      ),
+      make('l2advertisements', '/apis/metallb.io/v1beta1/l2advertisements', projectL2Policy),
+      make('l2announcements.nodewarden.io', '/apis/nodewarden.io/v1alpha1/l2announcements', projectL2Policy),
+    ];
+    this.pools = [
+      make('ciliumloadbalancerippools', '/apis/cilium.io/v2alpha1/ciliumloadbalancerippools', projectPool),
+      make('ipaddresspools', '/apis/metallb.io/v1beta1/ipaddresspools', projectPool),
+      make('loadbalancerpools.nodewarden.io', '/apis/nodewarden.io/v1alpha1/loadbalancerpools', projectPool),
+    ];
+    this.all = [
+      this.nodes,
+      this.services,
+      this.endpointSlices,
+      this.heartbeats,
+      this.hostPolicies,
+      ...this.l2,
+      ...this.pools,
+    ] as Reflector<unknown>[];
+  }
+
+  /** Every collection it lists and watches (RBAC must allow list and watch on each). */
+  paths(): string[] {
+    return this.all.map((r) => r.path);
+  }
+
+  start(): void {
+    for (const r of this.all) r.start();
+  }
+
+  stop(): void {
+    for (const r of this.all) r.stop();
+  }
+
+  async waitForSync(): Promise<void> {
+    await Promise.all(this.all.map((r) => r.waitForSync()));
+  }
+
+  /** This node, every node and the API servers: the firewall's cluster identities, without the rest. */
+  firewallFacts(): Pick<ClusterState, 'self' | 'nodes' | 'apiServers'> {
+    const self = this.nodes.items.get(this.options.nodeName);
+    return {
+      ...(self ? { self } : {}),
+      nodes: [...this.nodes.items.values()],
+      apiServers: this.apiServerEndpoints(),
+    };
+  }
+
+  private apiServerEndpoints(): ClusterState['apiServers'] {
+    const slices = [...this.endpointSlices.items.entries()].filter(([key]) => key.startsWith('default/'));
+    return slices.flatMap(([, s]) => (s.apiServers ? [s.apiServers] : []));
+  }
+
+  state(): ClusterState {
+    const readyEndpoints = new Map<string, Map<string, number>>();
+    for (const slice of this.endpointSlices.items.values()) {
+      const key = `${slice.namespace}/${slice.service}`;
+      const byNode = readyEndpoints.get(key) ?? new Map<string, number>();
+      readyEndpoints.set(key, byNode);
+      for (const [node, n] of Object.entries(slice.readyByNode))
+        byNode.set(node, (byNode.get(node) ?? 0) + n);
+    }
+    const nodes = [...this.nodes.items.values()];
+    return {
+      ...(this.nodes.items.has(this.options.nodeName)
+        ? { self: this.nodes.items.get(this.options.nodeName)! }
+        : {}),
+      nodes,
+      services: [...this.services.items.values()],
+      readyEndpoints,
+      apiServers: [...this.endpointSlices.items.values()].flatMap((s) =>
+        s.apiServers ? [s.apiServers] : [],
+      ),
+      heartbeats: [...this.heartbeats.items.values()],
+      hostPolicies: [...this.hostPolicies.items.values()].flat(),
+      l2Policies: this.l2.flatMap((r) => [...r.items.values()]),
+      pools: this.pools.flatMap((r) => [...r.items.values()]),
+      problems: this.all.flatMap((r) => [...r.invalid.values()].flat()),
+    };
+  }
+
+  status(): KubernetesStatus {
+    const resources = this.all.map((r) => r.status());
+    return {
+      synced: resources.every((r) => r.synced),
+      resources,
+      ...(this.lastError ? { lastError: this.lastError } : {}),
+      eventsPosted: this.eventsPosted,
+    };
+  }
+
+  /**
+   * Our own kinds carry a `Valid` condition in status. Every node validates the
+   * same object the same way, so a node writes only when the condition it finds
+   * differs (the first writer wins; the others then see it current).
+   */
+  private setValidCondition(object: KubeObject, valid: boolean, message: string): void {
+    if (object.apiVersion !== OUR_API_VERSION) return;
+    const generation = object.metadata?.generation;
+    const current = ((object.status?.conditions ?? []) as KubeObject[]).find((c) => c.type === 'Valid');
+    const status = valid ? 'True' : 'False';
+    if (
+      current?.status === status &&
+      current.observedGeneration === generation &&
+      current.message === message
+    )
+      return;
+    const condition = {
+      type: 'Valid',
+      status,
+      reason: valid ? 'Accepted' : 'InvalidSpec',
+      message,
+      observedGeneration: generation,
+      lastTransitionTime:
+        current?.status === status
+          ? current.lastTransitionTime
+          : new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    };
+    const plural = object.kind === 'L2Announcement' ? 'l2announcements' : 'loadbalancerpools';
+    const others = ((object.status?.conditions ?? []) as KubeObject[]).filter((c) => c.type !== 'Valid');
+    this.options.client
+      .request('PATCH', `/apis/${OUR_API_VERSION}/${plural}/${object.metadata.name}/status`, {
+        body: { status: { conditions: [...others, condition] } },
+        contentType: 'application/merge-patch+json',
+      })
+      .catch((e: Error) => {
+        this.lastError = `setting the Valid condition: ${e.message}`;
+        this.options.onError?.(e);
+      });
+  }
+
+  private reportValid(object: KubeObject): void {
+    if (this.options.reportInvalid === false) return;
+    this.setValidCondition(object, true, 'the spec is valid and in force');
+  }
+
+  /** A Warning Event on the object (and a condition on our kinds), naming each bad field; once per resourceVersion. */
+  private reportInvalid(object: KubeObject, problems: InputProblem[]): void {
+    if (this.options.reportInvalid === false) return;
+    // Per generation: a status write (our own condition) must not repeat the Event.
+    const key = `${object.metadata?.uid}/${object.metadata?.generation ?? object.metadata?.resourceVersion}`;
+    if (this.reported.has(key)) return;
+    this.reported.add(key);
+    const now = new Date().toISOString();
+    const message = problems
+      .map((p) => `${formatFieldPath(p.path)}: ${p.message}`)
+      .join('; ')
+      .concat('; the last valid version stays in force')
+      .slice(0, 1024);
+    this.setValidCondition(object, false, message);
+    const namespace = object.metadata?.namespace ?? 'default';
+    const event = {
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { generateName: `${object.metadata?.name}.`, namespace },
+      involvedObject: {
+        apiVersion: object.apiVersion,
+        kind: object.kind,
+        name: object.metadata?.name,
+        ...(object.metadata?.namespace ? { namespace: object.metadata.namespace } : {}),
+        uid: object.metadata?.uid,
+        resourceVersion: object.metadata?.resourceVersion,
+      },
+      reason: 'InvalidSpec',
+      message,
+      type: 'Warning',
+      source: { component: 'nodewarden', host: this.options.nodeName },
+      reportingComponent: 'nodewarden.io/agent',
+      reportingInstance: this.options.nodeName,
+      firstTimestamp: now,
+      lastTimestamp: now,
+      count: 1,
+    };
+    this.options.client
+      .request('POST', `/api/v1/namespaces/${namespace}/events`, { body: event })
+      .then(() => {
+        this.eventsPosted++;
+      })
+      .catch((e: Error) => {
+        this.lastError = `posting an Event: ${e.message}`;
+        this.options.onError?.(e);
+      });
+  }
+}
