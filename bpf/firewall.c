@@ -117,10 +117,10 @@ static __always_inline int nw_firewall(struct __sk_buff *skb, __u8 dir)
 	struct nw_fw_active_slot *active;
 	struct nw_ident_value *ident;
 	struct nw_policy_value *policy;
-	void *ident_exact, *ident_trie, *policy_trie;
+	void *ident_exact, *ident_trie, *policy_map;
 	__u32 zero = 0, slot, rule = 0;
 	__u16 port;
-	__u8 fallback, verdict;
+	__u8 fallback, verdict, mode;
 	__u64 now;
 	int parsed;
 
@@ -160,18 +160,28 @@ static __always_inline int nw_firewall(struct __sk_buff *skb, __u8 dir)
 
 	ident_exact = bpf_map_lookup_elem(&nw_fw_ident_exact, &slot);
 	ident_trie = bpf_map_lookup_elem(&nw_fw_ident, &slot);
-	policy_trie = bpf_map_lookup_elem(&nw_fw_policy, &slot);
-	if (!ident_exact || !ident_trie || !policy_trie)
+	if (!ident_exact || !ident_trie)
 		return TC_ACT_UNSPEC;
 
 	ident = nw_identity(ident_exact, ident_trie, dir == NW_DIR_INGRESS ? pkt.saddr : pkt.daddr);
 	if (!ident)
 		return nw_enforce(skb, &pkt, dir, fallback, NW_REASON_DEFAULT, dir, active, now);
 	port = nw_policy_port(&pkt);
-	if (ident->inline_count[dir & 1] != NW_INLINE_OVERFLOW) {
+	mode = ident->inline_count[dir & 1];
+	if (mode <= NW_INLINE_RULES) {
 		verdict = nw_inline_verdict(ident, dir, ((__u32)pkt.proto << 16) | port, &rule);
 	} else {
-		policy = nw_policy_lookup(policy_trie, ident->set, dir, pkt.proto, port);
+		if (mode == NW_INLINE_OVERFLOW) {
+			policy_map = bpf_map_lookup_elem(&nw_fw_policy, &slot);
+			if (!policy_map)
+				return TC_ACT_UNSPEC;
+			policy = nw_policy_lookup(policy_map, ident->set, dir, pkt.proto, port);
+		} else {
+			policy_map = bpf_map_lookup_elem(&nw_fw_policy_hash, &slot);
+			if (!policy_map)
+				return TC_ACT_UNSPEC;
+			policy = nw_policy_probe(policy_map, ident, dir, pkt.proto, port);
+		}
 		verdict = policy ? policy->verdict : NW_VERDICT_NONE;
 		rule = policy ? policy->rule : 0;
 	}

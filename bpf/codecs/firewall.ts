@@ -5,6 +5,7 @@ export const FIREWALL_MAPS = {
   ident: 'nw_fw_ident',
   identExact: 'nw_fw_ident_exact',
   policy: 'nw_fw_policy',
+  policyHash: 'nw_fw_policy_hash',
   ruleStats: 'nw_fw_rule_stats',
   active: 'nw_fw_active',
   conntrack: 'nw_fw_ct',
@@ -41,6 +42,13 @@ export const identExactKey = struct<{ addr: Uint8Array }>('nw_ident_exact_key', 
 
 /** Rules of a set carried in the identity value, per direction (identity.h). */
 export const INLINE_RULES = 4;
+/**
+ * inlineCount INLINE_HASH | n: the set's entries are in the policy hash under n prefix lengths,
+ * listed longest first in rules[direction][0..n-1].bits (identity.h).
+ */
+export const INLINE_HASH = 0x80;
+export const INLINE_HASH_COUNT = 0x07;
+/** inlineCount: the set's entries are in the policy trie. */
 export const INLINE_OVERFLOW = 0xff;
 
 export interface InlineRule {
@@ -83,7 +91,7 @@ const inlineRuleTable: Codec<InlineRule[][]> = {
 
 export interface IdentValue {
   set: number;
-  /** Inline rule count per direction, or INLINE_OVERFLOW. */
+  /** Inline rule count per direction, INLINE_HASH | probe count, or INLINE_OVERFLOW. */
   inlineCount: Uint8Array;
   pad: Uint8Array;
   /** [ingress, egress], each up to INLINE_RULES. */

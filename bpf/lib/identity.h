@@ -13,7 +13,14 @@
 
 #define NW_IDENT_MAX (1 << 20)
 #define NW_INLINE_RULES 4
-/* inline_count value: the set has more rules than fit; ask nw_fw_policy. */
+/* inline_count value NW_INLINE_HASH | n (n = 1..NW_INLINE_RULES): the set has
+ * more rules than fit, but they use only n prefix lengths; rules[dir][i].bits
+ * (longest first) are the lengths to probe in the policy hash, the rest of
+ * those entries is unused. A set's entries never overlap, so the first hit is
+ * the answer: at most n hash lookups instead of a trie walk. */
+#define NW_INLINE_HASH 0x80
+#define NW_INLINE_HASH_COUNT 0x07
+/* inline_count value: more rules and more prefix lengths than that; ask nw_fw_policy. */
 #define NW_INLINE_OVERFLOW 0xff
 
 struct nw_ident_key {
@@ -37,7 +44,7 @@ struct nw_inline_rule {
 
 struct nw_ident_value {
 	__u32 set;                     /* selector-set id: which rules apply to this peer */
-	__u8 inline_count[2];          /* per direction; NW_INLINE_OVERFLOW: use nw_fw_policy */
+	__u8 inline_count[2];          /* per direction; NW_INLINE_HASH | n, NW_INLINE_OVERFLOW: see above */
 	__u8 pad[2];
 	struct nw_inline_rule rules[2][NW_INLINE_RULES];
 };

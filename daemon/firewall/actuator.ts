@@ -15,6 +15,8 @@ import {
   hostAddrKey,
   IDENT_MAX,
   type IdentValue,
+  INLINE_HASH,
+  INLINE_HASH_COUNT,
   INLINE_OVERFLOW,
   INLINE_RULES,
   identExactKey,
@@ -92,22 +94,31 @@ export interface LiveMaps {
   exact: OwnedMap;
   ident: OwnedMap;
   policy: OwnedMap;
+  policyHash: OwnedMap;
   stats: OwnedMap;
   close(): void;
 }
 
 type IdentEntry<K> = readonly [K, IdentValue];
 
+/** Prefix lengths (within the 24-bit proto/port space) of a set's entries in one direction, longest first. */
+function probeLengths(list: readonly PolicyEntry[]): number[] {
+  return [...new Set(list.map((e) => e.prefixlen - POLICY_PREFIX_L3))].sort((a, b) => b - a);
+}
+
 /**
  * Splits identities into single addresses (hash) and prefixes (trie), and
  * gives each the rules of its set: inline when a direction has at most
- * INLINE_RULES entries, otherwise INLINE_OVERFLOW and the set's entries go to
- * the policy trie. Pure.
+ * INLINE_RULES entries; otherwise, when those entries use at most INLINE_RULES
+ * prefix lengths, INLINE_HASH with the lengths to probe, and the entries go
+ * to the policy hash; otherwise INLINE_OVERFLOW and the entries go to the
+ * policy trie. Pure.
  */
 export function packIdentities(compiled: CompiledPolicy): {
   exact: IdentEntry<{ addr: Uint8Array }>[];
   prefixes: IdentEntry<{ prefixlen: number; addr: Uint8Array }>[];
   overflow: PolicyEntry[];
+  hashed: PolicyEntry[];
 } {
   const bySet = new Map<number, [PolicyEntry[], PolicyEntry[]]>();
   for (const e of compiled.entries) {
@@ -116,6 +127,7 @@ export function packIdentities(compiled: CompiledPolicy): {
     lists[e.direction]!.push(e);
   }
   const overflow: PolicyEntry[] = [];
+  const hashed: PolicyEntry[] = [];
   const values = new Map<number, IdentValue>();
   const identityValue = (set: number): IdentValue => {
     const cached = values.get(set);
@@ -124,9 +136,15 @@ export function packIdentities(compiled: CompiledPolicy): {
     const inlineCount = new Uint8Array(2);
     const rules = lists.map((list, dir) => {
       if (list.length > INLINE_RULES) {
-        inlineCount[dir] = INLINE_OVERFLOW;
-        overflow.push(...list);
-        return [];
+        const lengths = probeLengths(list);
+        if (lengths.length > INLINE_RULES) {
+          inlineCount[dir] = INLINE_OVERFLOW;
+          overflow.push(...list);
+          return [];
+        }
+        inlineCount[dir] = INLINE_HASH | lengths.length;
+        hashed.push(...list);
+        return lengths.map((bits) => ({ start: 0, bits, verdict: 0, pad: 0, rule: 0 }));
       }
       inlineCount[dir] = list.length;
       return list.map((e) => ({
@@ -147,7 +165,7 @@ export function packIdentities(compiled: CompiledPolicy): {
     if (prefix.len === 128) exact.push([{ addr: toBytes(prefix) }, identityValue(set)]);
     else prefixes.push([{ prefixlen: prefix.len, addr: toBytes(prefix) }, identityValue(set)]);
   }
-  return { exact, prefixes, overflow };
+  return { exact, prefixes, overflow, hashed };
 }
 
 /** Map entries encoded back to back in the map's key and value layout. */
@@ -208,13 +226,14 @@ function writeAddress(o: Out, offset: number, addr: bigint): void {
 
 /**
  * What packIdentities() gives, encoded straight into the buffers of the batch updates:
- * the exact-address hash, the identity trie and the overflow policy trie, in the same
- * order and with the same bytes, without an object per entry.
+ * the exact-address hash, the identity trie, the overflow policy trie and the policy
+ * hash, in the same order and with the same bytes, without an object per entry.
  */
 export function encodeIdentities(compiled: CompiledPolicy): {
   exact: EncodedEntries;
   prefixes: EncodedEntries;
   overflow: EncodedEntries;
+  hashed: EncodedEntries;
 } {
   const entries = compiled.entries;
   const identities = compiled.identities;
@@ -271,9 +290,15 @@ export function encodeIdentities(compiled: CompiledPolicy): {
   const exactValues = out(exactCount * IDENT_VALUE_SIZE);
   const prefixKeys = out(prefixCount * IDENT_KEY_SIZE);
   const prefixValues = out(prefixCount * IDENT_VALUE_SIZE);
-  let overflowKeys: Out | undefined;
-  let overflowValues: Out | undefined;
-  let overflowCount = 0;
+  // The policy trie and the policy hash take the same key and value layout.
+  const policyOut = () => ({
+    keys: out(entries.length * POLICY_KEY_SIZE),
+    values: out(entries.length * POLICY_VALUE_SIZE),
+    count: 0,
+  });
+  let overflow: ReturnType<typeof policyOut> | undefined;
+  let hashed: ReturnType<typeof policyOut> | undefined;
+  const lengths: number[] = [];
 
   // Each set's value is encoded where its first identity goes and copied for the others:
   // valueAt is -1, or the entry number << 1 | (1 for the trie, 0 for the hash).
@@ -312,25 +337,40 @@ export function encodeIdentities(compiled: CompiledPolicy): {
       const start = starts[id * 2 + dir]!;
       const count = starts[id * 2 + dir + 1]! - start;
       if (count > INLINE_RULES) {
-        values.view.setUint8(offset + 4 + dir, INLINE_OVERFLOW);
-        if (!overflowKeys || !overflowValues) {
-          overflowKeys = out(entries.length * POLICY_KEY_SIZE);
-          overflowValues = out(entries.length * POLICY_VALUE_SIZE);
+        // The distinct prefix lengths in use (as probeLengths() finds them), up to one too many.
+        lengths.length = 0;
+        for (let i = start; i < start + count && lengths.length <= INLINE_RULES; i++) {
+          const bits = entries[order[i]!]!.prefixlen - POLICY_PREFIX_L3;
+          if (!lengths.includes(bits)) lengths.push(bits);
+        }
+        lengths.sort((a, b) => b - a);
+        let target: ReturnType<typeof policyOut>;
+        if (lengths.length > INLINE_RULES) {
+          values.view.setUint8(offset + 4 + dir, INLINE_OVERFLOW);
+          overflow ??= policyOut();
+          target = overflow;
+        } else {
+          values.view.setUint8(offset + 4 + dir, INLINE_HASH | lengths.length);
+          lengths.forEach((bits, i) => {
+            u8(values, offset + IDENT_RULES_OFFSET + (dir * INLINE_RULES + i) * INLINE_RULE_SIZE + 4, bits);
+          });
+          hashed ??= policyOut();
+          target = hashed;
         }
         for (let i = start; i < start + count; i++) {
           const e = entries[order[i]!]!;
-          const k = overflowCount * POLICY_KEY_SIZE;
-          const v = overflowCount * POLICY_VALUE_SIZE;
+          const k = target.count * POLICY_KEY_SIZE;
+          const v = target.count * POLICY_VALUE_SIZE;
           // struct nw_policy_key { __u32 prefixlen; __be32 set; __u8 direction; __u8 proto; __be16 port; }
-          u32le(overflowKeys, k, e.prefixlen);
-          u32be(overflowKeys, k + 4, e.set);
-          u8(overflowKeys, k + 8, e.direction);
-          u8(overflowKeys, k + 9, e.proto);
-          u16be(overflowKeys, k + 10, e.port);
+          u32le(target.keys, k, e.prefixlen);
+          u32be(target.keys, k + 4, e.set);
+          u8(target.keys, k + 8, e.direction);
+          u8(target.keys, k + 9, e.proto);
+          u16be(target.keys, k + 10, e.port);
           // struct nw_policy_value { __u8 verdict; __u8 pad[3]; __u32 rule; }
-          u8(overflowValues, v, e.verdict);
-          u32le(overflowValues, v + 4, e.rule);
-          overflowCount++;
+          u8(target.values, v, e.verdict);
+          u32le(target.values, v + 4, e.rule);
+          target.count++;
         }
         continue;
       }
@@ -362,7 +402,14 @@ export function encodeIdentities(compiled: CompiledPolicy): {
   return {
     exact: encoded(exactKeys, exactValues, exactCount, IDENT_EXACT_KEY_SIZE, IDENT_VALUE_SIZE),
     prefixes: encoded(prefixKeys, prefixValues, prefixCount, IDENT_KEY_SIZE, IDENT_VALUE_SIZE),
-    overflow: encoded(overflowKeys, overflowValues, overflowCount, POLICY_KEY_SIZE, POLICY_VALUE_SIZE),
+    overflow: encoded(
+      overflow?.keys,
+      overflow?.values,
+      overflow?.count ?? 0,
+      POLICY_KEY_SIZE,
+      POLICY_VALUE_SIZE,
+    ),
+    hashed: encoded(hashed?.keys, hashed?.values, hashed?.count ?? 0, POLICY_KEY_SIZE, POLICY_VALUE_SIZE),
   };
 }
 
@@ -385,6 +432,7 @@ export class FirewallMaps {
   private readonly outerIdent: BpfMap<number, number>;
   private readonly outerIdentExact: BpfMap<number, number>;
   private readonly outerPolicy: BpfMap<number, number>;
+  private readonly outerPolicyHash: BpfMap<number, number>;
   private readonly outerStats: BpfMap<number, number>;
   private readonly hostAddrs: BpfMap<{ addr: Uint8Array }, number>;
   private readonly settings: BpfMap<number, { eventsPerSec: number; pad: number }>;
@@ -395,6 +443,7 @@ export class FirewallMaps {
     this.outerIdent = new BpfMap(object.map(FIREWALL_MAPS.ident), u32, u32);
     this.outerIdentExact = new BpfMap(object.map(FIREWALL_MAPS.identExact), u32, u32);
     this.outerPolicy = new BpfMap(object.map(FIREWALL_MAPS.policy), u32, u32);
+    this.outerPolicyHash = new BpfMap(object.map(FIREWALL_MAPS.policyHash), u32, u32);
     this.outerStats = new BpfMap(object.map(FIREWALL_MAPS.ruleStats), u32, u32);
     this.hostAddrs = new BpfMap(object.map(FIREWALL_MAPS.hostAddrs), hostAddrKey, u32);
     this.settings = new BpfMap(object.map(FIREWALL_MAPS.settings), u32, fwSettings);
@@ -425,6 +474,15 @@ export class FirewallMaps {
         policyValue.size,
       );
       fillRaw(new BpfMap(policy, policyKey, policyValue), encoded.overflow);
+      const policyHash = newInnerMap(
+        inner,
+        MapType.hash,
+        'nw_fw_polhash_in',
+        policyKey,
+        POLICY_MAX,
+        policyValue.size,
+      );
+      fillRaw(new BpfMap(policyHash, policyKey, policyValue), encoded.hashed);
       const stats = createMap({
         type: MapType.array,
         name: 'nw_fw_stats_in',
@@ -438,6 +496,7 @@ export class FirewallMaps {
       this.outerIdent.update(slot, ident.fd);
       this.outerIdentExact.update(slot, exact.fd);
       this.outerPolicy.update(slot, policy.fd);
+      this.outerPolicyHash.update(slot, policyHash.fd);
       this.outerStats.update(slot, stats.fd);
       // Two writes: first the new slot's defaults (not live yet), then the flip.
       const defaults = Uint8Array.from(current.defaultVerdict);
@@ -489,16 +548,23 @@ export class FirewallMaps {
   /** Opens the live generation's inner maps for reading (trace, stats). Close them after use. */
   openLive(): LiveMaps | undefined {
     const slot = this.activeSlot();
-    const outers = [this.outerIdentExact, this.outerIdent, this.outerPolicy, this.outerStats];
+    const outers = [
+      this.outerIdentExact,
+      this.outerIdent,
+      this.outerPolicy,
+      this.outerPolicyHash,
+      this.outerStats,
+    ];
     const ids = outers.map((outer) => outer.lookup(slot.slot));
     if (ids.some((id) => id === undefined)) return undefined;
-    const maps = ids.map((id) => openMapById(id!)) as [OwnedMap, OwnedMap, OwnedMap, OwnedMap];
-    const [exact, ident, policy, stats] = maps;
+    const maps = ids.map((id) => openMapById(id!)) as [OwnedMap, OwnedMap, OwnedMap, OwnedMap, OwnedMap];
+    const [exact, ident, policy, policyHash, stats] = maps;
     return {
       slot,
       exact,
       ident,
       policy,
+      policyHash,
       stats,
       close() {
         for (const map of maps) map.close();
@@ -509,8 +575,9 @@ export class FirewallMaps {
 
 /**
  * The verdict the datapath would reach for a new flow's peer, with the same
- * lookups on the live maps: exact hash, then identity trie; inline rules, or
- * the policy trie for a set that overflows. For `policy trace`.
+ * lookups on the live maps: exact hash, then identity trie; inline rules, the
+ * policy hash probed at the lengths the identity lists, or the policy trie.
+ * For `policy trace`.
  */
 export function lookupVerdict(
   live: LiveMaps,
@@ -524,19 +591,40 @@ export function lookupVerdict(
     new BpfMap(live.ident, identKey, identValue).lookup({ prefixlen: 128, addr: peer });
   if (!ident) return { verdict: 0 };
   const key = (proto << 16) | port;
-  if (ident.inlineCount[direction] !== INLINE_OVERFLOW) {
-    const rules = ident.rules[direction]!.slice(0, ident.inlineCount[direction]);
-    const hit = rules.find(
-      (r) => r.bits <= 24 && (r.bits === 0 || key >>> (24 - r.bits) === r.start >>> (24 - r.bits)),
+  const mode = ident.inlineCount[direction]!;
+  const found = (hit: { verdict: number; rule: number } | undefined) =>
+    hit ? { set: ident.set, verdict: hit.verdict, rule: hit.rule } : { set: ident.set, verdict: 0 };
+  if (mode <= INLINE_RULES) {
+    const rules = ident.rules[direction]!.slice(0, mode);
+    return found(
+      rules.find(
+        (r) => r.bits <= 24 && (r.bits === 0 || key >>> (24 - r.bits) === r.start >>> (24 - r.bits)),
+      ),
     );
-    return hit ? { set: ident.set, verdict: hit.verdict, rule: hit.rule } : { set: ident.set, verdict: 0 };
   }
-  const hit = new BpfMap(live.policy, policyKey, policyValue).lookup({
-    prefixlen: 64,
-    set: ident.set,
-    direction,
-    proto,
-    port,
-  });
-  return hit ? { set: ident.set, verdict: hit.verdict, rule: hit.rule } : { set: ident.set, verdict: 0 };
+  if (mode === INLINE_OVERFLOW) {
+    return found(
+      new BpfMap(live.policy, policyKey, policyValue).lookup({
+        prefixlen: 64,
+        set: ident.set,
+        direction,
+        proto,
+        port,
+      }),
+    );
+  }
+  const hash = new BpfMap(live.policyHash, policyKey, policyValue);
+  for (const { bits } of ident.rules[direction]!.slice(0, mode & INLINE_HASH_COUNT)) {
+    if (bits > 24) break;
+    const masked = key & ((0xffffff << (24 - bits)) & 0xffffff);
+    const hit = hash.lookup({
+      prefixlen: POLICY_PREFIX_L3 + bits,
+      set: ident.set,
+      direction,
+      proto: masked >>> 16,
+      port: masked & 0xffff,
+    });
+    if (hit) return found(hit);
+  }
+  return found(undefined);
 }

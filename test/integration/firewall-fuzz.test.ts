@@ -17,6 +17,12 @@ import {
   FIREWALL_MAPS,
   type FwEvent,
   fwEvent,
+  INLINE_HASH,
+  INLINE_OVERFLOW,
+  INLINE_RULES,
+  identExactKey,
+  identKey,
+  identValue,
   Reason,
   Verdict,
 } from '../../bpf/codecs/firewall.js';
@@ -31,7 +37,7 @@ import {
   u32,
   u64,
 } from '../../bpf/index.js';
-import { FirewallMaps } from '../../daemon/firewall/actuator.js';
+import { FirewallMaps, lookupVerdict } from '../../daemon/firewall/actuator.js';
 import { type CompiledPolicy, compilePolicies, type NodeFacts } from '../../host-policies/compile.js';
 import type { HostPolicy, L4Match, Peer, Rule } from '../../host-policies/model.js';
 import { mountTempBpffs, type TempBpffs } from '../support/bpffs.js';
@@ -110,6 +116,17 @@ const POLICY: HostPolicy = {
   egress: indexed([
     { peers: 'any', l4: [ports('UDP', 53), ports('TCP', 443)] },
     { peers: [cidr('fd50::/64')], l4: [{ kind: 'icmp', family: 'IPv6', type: 128 }] },
+    // Seven entries of two prefix lengths: the policy hash, probed at /64 and /62.
+    {
+      peers: [cidr('198.51.100.0/24')],
+      l4: [
+        ports('TCP', 25),
+        ports('TCP', 587),
+        ports('TCP', 993),
+        ports('UDP', 123),
+        ports('TCP', 40000, 40003),
+      ],
+    },
   ]),
   egressDeny: indexed([{ peers: [cidr('192.0.2.0/24')], l4: [ports('TCP', 443)] }]),
   defaultDeny: { ingress: true, egress: true },
@@ -211,7 +228,82 @@ describe('known answers', () => {
       ['egress https', 'egress', syn(HOST4, '198.51.100.7', 50001, 443), 'pass'],
       ['egress https to a denied net', 'egress', syn(HOST4, OUT4, 50002, 443), 'drop'],
       ['egress smtp', 'egress', syn(HOST6, OUT6, 50003, 25), 'drop'],
+      ['egress smtp to the policy-hash net', 'egress', syn(HOST4, '198.51.100.7', 50004, 25), 'pass'],
+      ['egress 26 to the policy-hash net', 'egress', syn(HOST4, '198.51.100.7', 50005, 26), 'drop'],
+      ['egress 40003, end of a /62', 'egress', syn(HOST4, '198.51.100.7', 50006, 40003), 'pass'],
+      ['egress 40004, past the /62', 'egress', syn(HOST4, '198.51.100.7', 50007, 40004), 'drop'],
+      [
+        'egress udp 123, not tcp',
+        'egress',
+        ipFrame({ src: HOST4, dst: '198.51.100.7', l4: udp({ sport: 50008, dport: 123 }) }),
+        'pass',
+      ],
     ]);
+  });
+
+  it('the policy covers every way to a verdict: inline rules, the policy hash and the policy trie', () => {
+    const live = maps.openLive();
+    if (!live) throw new Error('no live generation');
+    try {
+      const mode = (addr: string, dir: number) => {
+        const peer = mappedAddress(addr);
+        const value =
+          new BpfMap(live.exact, identExactKey, identValue).lookup({ addr: peer }) ??
+          new BpfMap(live.ident, identKey, identValue).lookup({ prefixlen: 128, addr: peer });
+        return value?.inlineCount[dir];
+      };
+      expect(mode('198.51.100.7', Direction.egress)).toBe(INLINE_HASH | 2);
+      // 8000-8999 alone splits into more than INLINE_RULES prefix lengths.
+      expect(mode(OUT4, Direction.ingress)).toBe(INLINE_OVERFLOW);
+      expect(mode(OUT4, Direction.egress)).toBeLessThanOrEqual(INLINE_RULES);
+    } finally {
+      live.close();
+    }
+  });
+
+  it('policy trace (lookupVerdict on the live maps) gives the model’s verdict for every peer, protocol and port', () => {
+    const model = new DatapathModel(compiled, FACTS.hostAddresses);
+    const live = maps.openLive();
+    if (!live) throw new Error('no live generation');
+    const mismatches: string[] = [];
+    try {
+      for (const peer of [...V4_POOL, ...V6_POOL, '198.51.100.200', '10.50.0.77']) {
+        for (const dir of [Direction.ingress, Direction.egress]) {
+          for (const proto of [
+            IpProto.tcp,
+            IpProto.udp,
+            IpProto.sctp,
+            IpProto.vrrp,
+            IpProto.icmp,
+            IpProto.icmpv6,
+          ]) {
+            // ICMP's policy port is type << 8 | code: echo request 8 and 128, timestamp 13.
+            for (const port of [
+              ...PORTS,
+              587,
+              993,
+              123,
+              40001,
+              40002,
+              40004,
+              8500,
+              8191,
+              0x800,
+              0x8000,
+              0xd00,
+            ]) {
+              const want = model.verdictFor(mappedAddress(peer), dir, proto, port);
+              const got = lookupVerdict(live, mappedAddress(peer), dir, proto, port).verdict;
+              if (got !== want)
+                mismatches.push(`${peer} dir ${dir} proto ${proto} port ${port}: ${got} != ${want}`);
+            }
+          }
+        }
+      }
+    } finally {
+      live.close();
+    }
+    expect(mismatches).toEqual([]);
   });
 
   it('ARP and other non-IP frames pass both ways', () => {
@@ -1096,6 +1188,11 @@ class DatapathModel {
       if (addr[12] === 0xff && addr[13] === 0xff && addr[14] === 0xff && addr[15] === 0xff) return true;
     }
     return false;
+  }
+
+  /** The policy's verdict (Verdict.none when no rule matches) for a new flow's peer. */
+  verdictFor(peer: Buffer, dir: number, protocol: number, port: number): number {
+    return this.policy(this.identity(peer), dir, protocol, port);
   }
 
   private identity(addr: Buffer): number {

@@ -1,8 +1,8 @@
 /**
  * FirewallMaps.apply writes the maps from encodeIdentities(): its buffers must
  * hold, byte for byte and in the same order, what the codecs make of
- * packIdentities() (the exact-address hash, the identity trie and the overflow
- * policy trie).
+ * packIdentities() (the exact-address hash, the identity trie, the policy hash
+ * and the overflow policy trie).
  */
 import { describe, expect, it } from 'vitest';
 import type { Codec } from '../../bpf/codec.js';
@@ -62,12 +62,26 @@ function viaCodecs(compiled: CompiledPolicy) {
       policyValue,
       packed.overflow.map((e) => ({ verdict: e.verdict, pad: new Uint8Array(3), rule: e.rule })),
     ),
-    counts: [packed.exact.length, packed.prefixes.length, packed.overflow.length],
+    hashedKeys: encodeAll(
+      policyKey,
+      packed.hashed.map((e) => ({
+        prefixlen: e.prefixlen,
+        set: e.set,
+        direction: e.direction,
+        proto: e.proto,
+        port: e.port,
+      })),
+    ),
+    hashedValues: encodeAll(
+      policyValue,
+      packed.hashed.map((e) => ({ verdict: e.verdict, pad: new Uint8Array(3), rule: e.rule })),
+    ),
+    counts: [packed.exact.length, packed.prefixes.length, packed.overflow.length, packed.hashed.length],
   };
 }
 
 function direct(compiled: CompiledPolicy) {
-  const { exact, prefixes, overflow } = encodeIdentities(compiled);
+  const { exact, prefixes, overflow, hashed } = encodeIdentities(compiled);
   const used = (e: typeof exact, which: 'keys' | 'values') =>
     e[which].subarray(0, e.count * (which === 'keys' ? e.keySize : e.valueSize));
   return {
@@ -77,7 +91,9 @@ function direct(compiled: CompiledPolicy) {
     prefixValues: used(prefixes, 'values'),
     overflowKeys: used(overflow, 'keys'),
     overflowValues: used(overflow, 'values'),
-    counts: [exact.count, prefixes.count, overflow.count],
+    hashedKeys: used(hashed, 'keys'),
+    hashedValues: used(hashed, 'values'),
+    counts: [exact.count, prefixes.count, overflow.count, hashed.count],
   };
 }
 
@@ -96,7 +112,10 @@ function expectSameBytes(compiled: CompiledPolicy): number[] {
 const ports = (...list: number[]): L4Match[] =>
   list.map((port) => ({ kind: 'ports', protocol: 'TCP', port, endPort: port }));
 
-/** Rules over /24, /32, /64 and /128 sources; some with many ports (their sets overflow), some deny, some egress. */
+/**
+ * Rules over /24, /32, /64 and /128 sources; some with many single ports (their sets go to the
+ * policy hash), some with port ranges of many prefix lengths (the policy trie), some deny, some egress.
+ */
 function ruleSet(count: number): HostPolicy[] {
   const policies: HostPolicy[] = [];
   const rules: { rule: Omit<Rule, 'index'>; section: 'ingress' | 'ingressDeny' | 'egress' }[] = [];
@@ -108,7 +127,13 @@ function ruleSet(count: number): HostPolicy[] {
       `fd00:128::${k.toString(16)}/128`,
     ][k % 4]!;
     const l4: L4Match[] | 'any' =
-      k % 13 === 0 ? 'any' : k % 7 === 0 ? ports(22, 80, 443, 8080, 9090, 10250) : ports(22 + (k % 5));
+      k % 13 === 0
+        ? 'any'
+        : k % 7 === 0
+          ? ports(22, 80, 443, 8080, 9090, 10250)
+          : k % 5 === 0
+            ? [...ports(22, 443), { kind: 'ports', protocol: 'TCP', port: 30000, endPort: 32767 }]
+            : ports(22 + (k % 5));
     const section = k % 11 === 0 ? 'ingressDeny' : k % 17 === 0 ? 'egress' : 'ingress';
     rules.push({ rule: { peers: [{ kind: 'cidr', cidr, except: [] }], l4 }, section });
   }
@@ -140,10 +165,11 @@ function ruleSet(count: number): HostPolicy[] {
 describe('encodeIdentities', () => {
   it('gives the codecs’ bytes for a compiled rule set with inline and overflowing sets', () => {
     const compiled = compilePolicies(ruleSet(3000), FACTS);
-    const [exact, prefixes, overflow] = expectSameBytes(compiled);
+    const [exact, prefixes, overflow, hashed] = expectSameBytes(compiled);
     expect(exact).toBeGreaterThan(1000);
     expect(prefixes).toBeGreaterThan(1000);
     expect(overflow).toBeGreaterThan(1000);
+    expect(hashed).toBeGreaterThan(1000);
   });
 
   it('handles sets shared by identities, sparse set numbers and addresses of every size', () => {
