@@ -4,7 +4,7 @@
  *
  * 1. per-packet cost of nw_fw_ingress/nw_fw_egress with BPF_PROG_TEST_RUN
  *    (kernel ns per run, repeat=1e6, median of 3) at 10, 1k, 10k and 100k CIDRs, for each
- *    lookup path of a new flow: exact hash (/32, /128), identity LPM trie (other prefixes),
+ *    lookup path of a new flow: the identity hash's first probe (/32, /128) or second (/24, /64),
  *    and the policy hash (sets with more entries than fit inline in the identity);
  * 2. compilePolicies and FirewallMaps.apply time at 10k and 100k CIDRs;
  * 3. end to end over one veth between two lab namespaces at 10k CIDRs:
@@ -29,12 +29,13 @@ import {
   type CtValue,
   ctKey,
   ctValue,
+  Family,
   FIREWALL_MAPS,
   FIRST_RULE_INDEX,
+  IDENT_PROBES,
   INLINE_HASH,
   INLINE_HASH_COUNT,
   INLINE_RULES,
-  identExactKey,
   identKey,
   identValue,
   policyKey,
@@ -54,7 +55,7 @@ import {
   u32,
 } from '../bpf/index.js';
 import { bpfObjectPath } from '../bpf/paths.js';
-import { FirewallMaps } from '../daemon/firewall/actuator.js';
+import { FirewallMaps, identityOf, type LiveMaps } from '../daemon/firewall/actuator.js';
 import { type CompiledPolicy, compilePolicies, type NodeFacts } from '../host-policies/compile.js';
 import type { HostPolicy, Rule } from '../host-policies/model.js';
 import { parsePrefix, toBytes } from '../host-policies/prefix.js';
@@ -163,10 +164,12 @@ interface BenchRule {
 /**
  * The sources of the test-run rows, one pair per lookup path that a new flow's verdict can take
  * after the conntrack miss (bpf/lib/identity.h, bpf/firewall.c):
- * S = a /32 or /128 rule allowing one port: exact hash (nw_fw_ident_exact) hit, 1 inline rule;
- * P = an address inside a /24 or /64 rule allowing one port: exact-hash miss, identity LPM trie
- *     (nw_fw_ident) hit, 1 inline rule;
- * M = a /32 or /128 rule allowing MANY_PORTS: exact hash hit, but the set has more ingress
+ * S = a /32 or /128 rule allowing one port: identity hash (nw_fw_ident_hash) hit at the first
+ *     probe (/32 or /128, the longest length in use), 1 inline rule;
+ * P = an address inside a /24 or /64 rule allowing one port: the first probe misses, the second
+ *     (/24 or /64) hits, 1 inline rule. (With more than IDENT_PROBES prefix lengths per family,
+ *     the shorter ones would be in the identity LPM trie, nw_fw_ident: no row here.);
+ * M = a /32 or /128 rule allowing MANY_PORTS: first probe hit, but the set has more ingress
  *     entries than fit inline, all single ports (one prefix length), so the identity says INLINE_HASH
  *     and one probe of the policy hash (nw_fw_policy_hash) decides. (Sets whose entries use more than
  *     INLINE_RULES prefix lengths go to the policy LPM trie, nw_fw_policy: no row here.)
@@ -463,9 +466,9 @@ const synTo = (source: SourceName, sport: number, dport: number, flags = 'SYN') 
 
 /** The lookups of a denied new flow after parsing and the conntrack miss, per path. */
 const DENY_PATH: Record<Path, string> = {
-  exact: `host-address hash; exact hash nw_fw_ident_exact hit; inline scan of the set's 1 rule (${ALLOWED_PORT}), no match`,
-  prefix: `host-address hash; exact hash miss; identity LPM trie nw_fw_ident hit (the prefix, IPv4 as ::ffff:0:0/96 + n); inline scan of the set's 1 rule (${ALLOWED_PORT}), no match`,
-  hash: `host-address hash; exact hash hit, inline_count = INLINE_HASH | 1 (the set has ${MANY_PORTS.length} ingress entries > ${INLINE_RULES}, all of one prefix length: single ports); one policy hash nw_fw_policy_hash probe of (set, ingress, TCP, ${DENIED_PORT}) at /64, a miss`,
+  exact: `host-address hash; identity hash nw_fw_ident_hash hit at the first probe (/32 or /128); inline scan of the set's 1 rule (${ALLOWED_PORT}), no match`,
+  prefix: `host-address hash; identity hash nw_fw_ident_hash: first probe (/32 or /128) misses, second (/24 or /64, the masked address; IPv4 as ::ffff:0:0/96 + n) hits; inline scan of the set's 1 rule (${ALLOWED_PORT}), no match`,
+  hash: `host-address hash; identity hash hit at the first probe, inline_count = INLINE_HASH | 1 (the set has ${MANY_PORTS.length} ingress entries > ${INLINE_RULES}, all of one prefix length: single ports); one policy hash nw_fw_policy_hash probe of (set, ingress, TCP, ${DENIED_PORT}) at /64, a miss`,
 };
 const DENY_TAIL = `then default deny (rule counter, rate-limited event: ${EVENTS_PER_SEC}/s). Never enters conntrack (checked), so every run is a new flow. Expect TC_ACT_SHOT.`;
 
@@ -495,13 +498,13 @@ function establishedCase(id: CaseId, source: SourceName, label: string, note = '
 
 /** The rows, in table order (the letters follow it). */
 const CASES: CaseSpec[] = [
-  denyCase('v4-deny', 'S4', 'exact', 'IPv4 /32 rule (exact hash): new flow, denied'),
+  denyCase('v4-deny', 'S4', 'exact', 'IPv4 /32 rule (ident hash, 1 probe): new flow, denied'),
   {
     id: 'v4-new',
     source: 'S4',
     kind: 'new-ct-insert',
     label: 'IPv4 /32 rule: new flow allowed, CT insert (repeat=1)',
-    how: `testRun(nw_fw_ingress, ${synTo('S4', NEW_SPORT, ALLOWED_PORT)}, repeat=1) x${SINGLE_RUNS}, median; the conntrack entry is deleted from user space before every run, so each run is a genuinely new allowed flow: the full evaluation (exact hash, inline rule matches) plus the conntrack insert. repeat=1 includes the kernel's timer reads and cold caches: compare with row "IPv4 /32 rule: established (repeat=1)". Expect TC_ACT_UNSPEC and a CT entry naming the rule.`,
+    how: `testRun(nw_fw_ingress, ${synTo('S4', NEW_SPORT, ALLOWED_PORT)}, repeat=1) x${SINGLE_RUNS}, median; the conntrack entry is deleted from user space before every run, so each run is a genuinely new allowed flow: the full evaluation (identity hash, inline rule matches) plus the conntrack insert. repeat=1 includes the kernel's timer reads and cold caches: compare with row "IPv4 /32 rule: established (repeat=1)". Expect TC_ACT_UNSPEC and a CT entry naming the rule.`,
     target: 'info',
     growth: false,
   },
@@ -524,7 +527,7 @@ const CASES: CaseSpec[] = [
     target: 'info',
     growth: false,
   },
-  denyCase('v4-pfx-deny', 'P4', 'prefix', 'IPv4 /24 rule (hash miss + ident trie): new flow, denied'),
+  denyCase('v4-pfx-deny', 'P4', 'prefix', 'IPv4 /24 rule (ident hash, 2 probes): new flow, denied'),
   establishedCase(
     'v4-pfx-est',
     'P4',
@@ -532,9 +535,9 @@ const CASES: CaseSpec[] = [
     ' Conntrack is looked up before any identity map, so this row takes the same path as the /32 established row; it shows that the source does not matter once a flow is established.',
   ),
   denyCase('v4-many-deny', 'M4', 'hash', 'IPv4 /32 rule, 6 ports (policy hash): new flow, denied'),
-  denyCase('v6-deny', 'S6', 'exact', 'IPv6 /128 rule (exact hash): new flow, denied'),
+  denyCase('v6-deny', 'S6', 'exact', 'IPv6 /128 rule (ident hash, 1 probe): new flow, denied'),
   establishedCase('v6-est', 'S6', 'IPv6 /128 rule: established (ACK, CT hit)'),
-  denyCase('v6-pfx-deny', 'P6', 'prefix', 'IPv6 /64 rule (hash miss + ident trie): new flow, denied'),
+  denyCase('v6-pfx-deny', 'P6', 'prefix', 'IPv6 /64 rule (ident hash, 2 probes): new flow, denied'),
   denyCase('v6-many-deny', 'M6', 'hash', 'IPv6 /128 rule, 6 ports (policy hash): new flow, denied'),
 ];
 
@@ -579,9 +582,20 @@ function findCt(ct: BpfMap<CtKey, CtValue>, t: Tuple): CtKey | undefined {
   return undefined;
 }
 
+/** The identity hash's probe lengths for an address's family, as CIDR lengths ("/32, /24"). */
+function probeList(live: LiveMaps, addr: Uint8Array): string {
+  const v4 = addr[10] === 0xff && addr[11] === 0xff && addr.slice(0, 10).every((b) => b === 0);
+  const family = v4 ? Family.v4 : Family.v6;
+  const lens = Array.from(
+    live.lengths.len.slice(family * IDENT_PROBES, family * IDENT_PROBES + live.lengths.count[family]!),
+  );
+  // IPv4 lengths count from ::ffff:0:0/96; a shorter prefix (::/0) holds IPv6 addresses too.
+  return `${lens.map((l) => (v4 && l >= 96 ? `/${l - 96}` : `::/${l}`)).join(', ')}${live.lengths.trie[family] ? ' + trie' : ''}`;
+}
+
 /** Entries of the live generation's lookup maps. */
 interface MapPopulation {
-  exactHash: number;
+  identityHash: number;
   identityTrie: number;
   policyHash: number;
   policyTrie: number;
@@ -609,7 +623,7 @@ function verifyPaths(
   const paths: PathCheck['paths'] = {};
   let population: MapPopulation;
   try {
-    const exact = new BpfMap(live.exact, identExactKey, identValue);
+    const identHash = new BpfMap(live.identHash, identKey, identValue);
     const trie = new BpfMap(live.ident, identKey, identValue);
     const policy = new BpfMap(live.policy, policyKey, policyValue);
     const policyHashMap = new BpfMap(live.policyHash, policyKey, policyValue);
@@ -621,20 +635,24 @@ function verifyPaths(
       policyHash++;
       if (key.direction === 0) ingressEntries.set(key.set, (ingressEntries.get(key.set) ?? 0) + 1);
     }
-    let exactHash = 0;
-    for (const _ of exact.keys()) exactHash++;
+    let identityHash = 0;
+    for (const _ of identHash.keys()) identityHash++;
     let identityTrie = 0;
     for (const _ of trie.keys()) identityTrie++;
-    population = { exactHash, identityTrie, policyHash, policyTrie };
+    population = { identityHash, identityTrie, policyHash, policyTrie };
 
     for (const target of Object.values(set.targets)) {
       const addr = toBytes(parsePrefix(target.src));
-      const inHash = exact.lookup({ addr });
-      const value = inHash ?? trie.lookup({ prefixlen: 128, addr });
-      if (!value) throw new Error(`${target.name} ${target.src}: in neither identity map`);
+      const found = identityOf(live, addr);
+      if (!found) throw new Error(`${target.name} ${target.src}: in neither identity map`);
+      const { value, probe } = found;
       const inline = value.inlineCount[0]!;
-      const path: Path = inline > INLINE_RULES ? 'hash' : inHash ? 'exact' : 'prefix';
-      if (path !== target.path || (path === 'hash' && (!inHash || inline !== (INLINE_HASH | 1))))
+      const path: Path = inline > INLINE_RULES ? 'hash' : probe === 0 ? 'exact' : 'prefix';
+      if (
+        path !== target.path ||
+        probe !== (path === 'prefix' ? 1 : 0) ||
+        (path === 'hash' && inline !== (INLINE_HASH | 1))
+      )
         throw new Error(`${target.name} ${target.src}: lookup path ${path}, expected ${target.path}`);
       const entries = ingressEntries.get(value.set) ?? 0;
       if (path === 'hash' ? entries !== target.ports.length : inline !== target.ports.length || entries !== 0)
@@ -643,8 +661,8 @@ function verifyPaths(
         );
       paths[target.name] =
         path === 'hash'
-          ? `exact hash hit, INLINE_HASH | ${inline & INLINE_HASH_COUNT} (probe /${40 + value.rules[0]![0]!.bits}), set ${value.set} has ${entries} ingress entries in the policy hash`
-          : `${inHash ? 'exact hash hit' : 'exact hash miss, identity trie hit'}, set ${value.set}, ${inline} inline rule`;
+          ? `identity hash hit at probe 1, INLINE_HASH | ${inline & INLINE_HASH_COUNT} (probe /${40 + value.rules[0]![0]!.bits}), set ${value.set} has ${entries} ingress entries in the policy hash`
+          : `identity hash hit at probe ${probe! + 1} of ${probeList(live, addr)}, set ${value.set}, ${inline} inline rule`;
     }
   } finally {
     live.close();
@@ -808,7 +826,7 @@ async function benchTestRun(bpffs: TempBpffs): Promise<TestRunResults> {
       paths[n] = verifyPaths(maps, object, compiled, set);
       const p = paths[n].population;
       log(
-        `test-run at ${labels[n]}: ${compiled.identities.length} identities, ${compiled.entries.length} policy entries; live maps: exact hash ${p.exactHash}, identity trie ${p.identityTrie}, policy hash ${p.policyHash}, policy trie ${p.policyTrie}`,
+        `test-run at ${labels[n]}: ${compiled.identities.length} identities, ${compiled.entries.length} policy entries; live maps: identity hash ${p.identityHash}, identity trie ${p.identityTrie}, policy hash ${p.policyHash}, policy trie ${p.policyTrie}`,
       );
       const results = runTestRunCases(object, compiled, set);
       for (const row of rows) row.byCount[n] = results[row.id];
@@ -913,12 +931,12 @@ function renderTestRun(
     `   1 rule in ${MULTI_PORT_EVERY} (every CIDR kind) that allows ${MULTI_PORT_COUNT} separate ports of the mix, so its selector set has ${MULTI_PORT_COUNT} ingress entries`,
     `   (> ${INLINE_RULES} inline) and goes to the policy hash, which therefore grows with the rule count; ${RULES_PER_POLICY} rules per HostPolicy,`,
     "   ingress default deny. The rows' 6 source rules and section 3's 2 client rules end the list.",
-    `   live maps after apply, entries in exact hash / identity trie / policy hash / policy trie: ${COUNTS.map((n) => `${kLabel(n)}: ${paths[n]?.population.exactHash} / ${paths[n]?.population.identityTrie} / ${paths[n]?.population.policyHash} / ${paths[n]?.population.policyTrie}`).join('; ')}`,
+    `   live maps after apply, entries in identity hash / identity trie / policy hash / policy trie: ${COUNTS.map((n) => `${kLabel(n)}: ${paths[n]?.population.identityHash} / ${paths[n]?.population.identityTrie} / ${paths[n]?.population.policyHash} / ${paths[n]?.population.policyTrie}`).join('; ')}`,
     '',
     '   sources (src): the last rules before the client rules, their CIDRs drawn right after the generated ones (densest blocks):',
-    `   S4, S6 = the address of a /32, /128 rule allowing tcp ${ALLOWED_PORT}                            -> exact hash, inline rule`,
-    `   P4, P6 = host .77, ::77 inside a /24, /64 rule allowing tcp ${ALLOWED_PORT}                      -> hash miss, identity trie, inline rule`,
-    `   M4, M6 = the address of a /32, /128 rule allowing tcp ${MANY_PORTS.join(', ')} -> exact hash, INLINE_HASH, policy hash`,
+    `   S4, S6 = the address of a /32, /128 rule allowing tcp ${ALLOWED_PORT}                            -> identity hash 1st probe, inline rule`,
+    `   P4, P6 = host .77, ::77 inside a /24, /64 rule allowing tcp ${ALLOWED_PORT}                      -> identity hash 2nd probe, inline rule`,
+    `   M4, M6 = the address of a /32, /128 rule allowing tcp ${MANY_PORTS.join(', ')} -> identity hash 1st probe, INLINE_HASH, policy hash`,
     ...COUNTS.map(
       (n) => `   ${kLabel(n).padStart(4)}: ${names.map((s) => `${s} ${sources[n]?.[s] ?? '-'}`).join('  ')}`,
     ),

@@ -3,7 +3,8 @@ import { be16, be32, bytes, type Codec, struct, u8, u16, u32, u64 } from '../cod
 
 export const FIREWALL_MAPS = {
   ident: 'nw_fw_ident',
-  identExact: 'nw_fw_ident_exact',
+  identHash: 'nw_fw_ident_hash',
+  identLengths: 'nw_fw_ident_lengths',
   policy: 'nw_fw_policy',
   policyHash: 'nw_fw_policy_hash',
   ruleStats: 'nw_fw_rule_stats',
@@ -38,7 +39,23 @@ export interface IdentKey {
 }
 export const identKey = struct<IdentKey>('nw_ident_key', { prefixlen: u32, addr: bytes(16) });
 
-export const identExactKey = struct<{ addr: Uint8Array }>('nw_ident_exact_key', { addr: bytes(16) });
+/** Prefix lengths per family in the identity hash (identity.h); more go to the trie. */
+export const IDENT_PROBES = 4;
+export const Family = { v4: 0, v6: 1 } as const;
+
+export interface IdentLengths {
+  /** [v4 lengths..., v6 lengths...], IDENT_PROBES each, longest first, in 128-bit terms (IPv4 /24 = 120). */
+  len: Uint8Array;
+  /** Lengths in use per family. */
+  count: Uint8Array;
+  /** Per family: 1 when it has shorter prefixes in the trie. */
+  trie: Uint8Array;
+}
+export const identLengths = struct<IdentLengths>('nw_ident_lengths', {
+  len: bytes(2 * IDENT_PROBES),
+  count: bytes(2),
+  trie: bytes(2),
+});
 
 /** Rules of a set carried in the identity value, per direction (identity.h). */
 export const INLINE_RULES = 4;

@@ -29,12 +29,12 @@ export const MAP_LAYOUTS: readonly MapLayout[] = [
   { object: 'firewall', map: fw.FIREWALL_MAPS.conntrack, key: fw.ctKey, value: fw.ctValue },
   { object: 'firewall', map: fw.FIREWALL_MAPS.settings, key: packetCounterKey, value: fw.fwSettings },
   { object: 'firewall', map: fw.FIREWALL_MAPS.eventRate, key: packetCounterKey, value: fw.rateWindow },
+  { object: 'firewall', map: fw.FIREWALL_MAPS.identLengths, key: packetCounterKey, value: fw.identLengths },
 ];
 
 /** Structs used by inner maps and ring buffers, which BTF knows by name only. */
 export const STRUCT_LAYOUTS: readonly { object: string; codec: LayoutCodec }[] = [
   fw.identKey,
-  fw.identExactKey,
   fw.identValue,
   fw.inlineRule,
   fw.policyKey,

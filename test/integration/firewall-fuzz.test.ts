@@ -20,9 +20,6 @@ import {
   INLINE_HASH,
   INLINE_OVERFLOW,
   INLINE_RULES,
-  identExactKey,
-  identKey,
-  identValue,
   Reason,
   Verdict,
 } from '../../bpf/codecs/firewall.js';
@@ -37,7 +34,7 @@ import {
   u32,
   u64,
 } from '../../bpf/index.js';
-import { FirewallMaps, lookupVerdict } from '../../daemon/firewall/actuator.js';
+import { FirewallMaps, identityOf, lookupVerdict } from '../../daemon/firewall/actuator.js';
 import { type CompiledPolicy, compilePolicies, type NodeFacts } from '../../host-policies/compile.js';
 import type { HostPolicy, L4Match, Peer, Rule } from '../../host-policies/model.js';
 import { mountTempBpffs, type TempBpffs } from '../support/bpffs.js';
@@ -111,6 +108,12 @@ const POLICY: HostPolicy = {
       ],
     },
     { peers: [cidr('10.50.0.0/24')], l4: [{ kind: 'protocol', protocol: IpProto.vrrp }] },
+    // Nested prefixes with different rules (so different sets): IPv4 uses seven prefix lengths
+    // (/32, /28, /27, /26, /25, /24, /0), and the three shortest go to the identity trie.
+    { peers: [cidr('10.50.0.128/25')], l4: [ports('TCP', 23)] },
+    { peers: [cidr('10.50.0.192/26')], l4: [ports('TCP', 24)] },
+    { peers: [cidr('10.50.0.224/27')], l4: [ports('TCP', 25)] },
+    { peers: [cidr('10.50.0.240/28')], l4: [ports('TCP', 26)] },
   ]),
   ingressDeny: indexed([{ peers: [cidr(`${DENIED4}/32`)], l4: 'any' }]),
   egress: indexed([
@@ -207,6 +210,9 @@ describe('known answers', () => {
       ['v4 port 9000 just past the range', 'ingress', syn(OUT4, HOST4, 40003, 9000), 'drop'],
       ['v4 closed port 23', 'ingress', syn(PEER4, HOST4, 40004, 23), 'drop'],
       ['v6 closed port 23', 'ingress', syn(PEER6, HOST6, 40004, 23), 'drop'],
+      ['v4 23 from the /28 (identity hash)', 'ingress', syn('10.50.0.241', HOST4, 40004, 23), 'pass'],
+      ['v4 23 from the /25 (identity trie)', 'ingress', syn('10.50.0.130', HOST4, 40004, 23), 'pass'],
+      ['v4 22 from the /25 (inside the /24)', 'ingress', syn('10.50.0.130', HOST4, 40004, 22), 'pass'],
       ['v4 ssh from outside', 'ingress', syn(OUT4, HOST4, 40005, 22), 'drop'],
       ['v6 ssh from outside', 'ingress', syn(OUT6, HOST6, 40005, 22), 'drop'],
       [
@@ -241,18 +247,17 @@ describe('known answers', () => {
     ]);
   });
 
-  it('the policy covers every way to a verdict: inline rules, the policy hash and the policy trie', () => {
+  it('the policy covers every way to a verdict: identity hash and trie; inline rules, policy hash and trie', () => {
     const live = maps.openLive();
     if (!live) throw new Error('no live generation');
     try {
-      const mode = (addr: string, dir: number) => {
-        const peer = mappedAddress(addr);
-        const value =
-          new BpfMap(live.exact, identExactKey, identValue).lookup({ addr: peer }) ??
-          new BpfMap(live.ident, identKey, identValue).lookup({ prefixlen: 128, addr: peer });
-        return value?.inlineCount[dir];
-      };
+      const mode = (addr: string, dir: number) =>
+        identityOf(live, mappedAddress(addr))?.value.inlineCount[dir];
       expect(mode('198.51.100.7', Direction.egress)).toBe(INLINE_HASH | 2);
+      expect(identityOf(live, mappedAddress('10.50.0.241'))?.probe).toBe(1);
+      expect(identityOf(live, mappedAddress('10.50.0.130'))?.trie).toBe(true);
+      expect(identityOf(live, mappedAddress(PEER4))?.trie).toBe(true);
+      expect(identityOf(live, mappedAddress(PEER6))?.probe).toBe(0);
       // 8000-8999 alone splits into more than INLINE_RULES prefix lengths.
       expect(mode(OUT4, Direction.ingress)).toBe(INLINE_OVERFLOW);
       expect(mode(OUT4, Direction.egress)).toBeLessThanOrEqual(INLINE_RULES);
