@@ -41,6 +41,7 @@ import {
   BpfError,
   BpfMap,
   type BpfObject,
+  type Codec,
   createMap,
   MapType,
   type OwnedMap,
@@ -491,17 +492,31 @@ export function encodeIdentities(compiled: CompiledPolicy): {
   };
 }
 
-/** A fresh, unpreallocated inner map for the next generation; `owned` closes it after the swap. */
-function newInnerMap(
+/** Entries for an inner hash that holds `encoded` (at least 1; beyond `max` the fill fails as before). */
+function hashSize(encoded: EncodedEntries, max: number): number {
+  return Math.min(Math.max(encoded.count, 1), max);
+}
+
+/** A fresh, unpreallocated inner map for the next generation, filled; `owned` closes it after the swap. */
+function filledInnerMap<K, V>(
   owned: OwnedMap[],
   type: number,
   name: string,
-  key: { size: number },
+  key: Codec<K>,
+  value: Codec<V>,
   maxEntries: number,
-  valueSize = identValue.size,
+  entries: EncodedEntries,
 ): OwnedMap {
-  const map = createMap({ type, name, keySize: key.size, valueSize, maxEntries, flags: BPF_F_NO_PREALLOC });
+  const map = createMap({
+    type,
+    name,
+    keySize: key.size,
+    valueSize: value.size,
+    maxEntries,
+    flags: BPF_F_NO_PREALLOC,
+  });
   owned.push(map);
+  fillRaw(new BpfMap(map, key, value), entries);
   return map;
 }
 
@@ -541,28 +556,45 @@ export class FirewallMaps {
     const inner: OwnedMap[] = [];
     try {
       const encoded = encodeIdentities(compiled);
-      const ident = newInnerMap(inner, MapType.lpmTrie, 'nw_fw_ident_in', identKey, IDENT_MAX);
-      fillRaw(new BpfMap(ident, identKey, identValue), encoded.trie);
-      const identHash = newInnerMap(inner, MapType.hash, 'nw_fw_ident_hs', identKey, IDENT_MAX);
-      fillRaw(new BpfMap(identHash, identKey, identValue), encoded.hash);
-      const policy = newInnerMap(
+      // Hashes sized to their entries: a hash allocates and clears a bucket per possible entry
+      // when it is created (tens of ms for 1M), and the kernel lets an inner hash's size differ
+      // from the template's. Tries allocate per entry, so they keep the template's limit.
+      const ident = filledInnerMap(
+        inner,
+        MapType.lpmTrie,
+        'nw_fw_ident_in',
+        identKey,
+        identValue,
+        IDENT_MAX,
+        encoded.trie,
+      );
+      const identHash = filledInnerMap(
+        inner,
+        MapType.hash,
+        'nw_fw_ident_hs',
+        identKey,
+        identValue,
+        hashSize(encoded.hash, IDENT_MAX),
+        encoded.hash,
+      );
+      const policy = filledInnerMap(
         inner,
         MapType.lpmTrie,
         'nw_fw_policy_in',
         policyKey,
+        policyValue,
         POLICY_MAX,
-        policyValue.size,
+        encoded.overflow,
       );
-      fillRaw(new BpfMap(policy, policyKey, policyValue), encoded.overflow);
-      const policyHash = newInnerMap(
+      const policyHash = filledInnerMap(
         inner,
         MapType.hash,
         'nw_fw_polhash_in',
         policyKey,
-        POLICY_MAX,
-        policyValue.size,
+        policyValue,
+        hashSize(encoded.hashed, POLICY_MAX),
+        encoded.hashed,
       );
-      fillRaw(new BpfMap(policyHash, policyKey, policyValue), encoded.hashed);
       const stats = createMap({
         type: MapType.array,
         name: 'nw_fw_stats_in',
