@@ -4,8 +4,8 @@
  *
  * 1. per-packet cost of nw_fw_ingress/nw_fw_egress with BPF_PROG_TEST_RUN
  *    (kernel ns per run, repeat=1e6, median of 3) at 10, 1k, 10k and 100k CIDRs, for each
- *    lookup path of a new flow: exact hash (/32, /128), identity LPM trie (other prefixes),
- *    and the policy LPM trie (sets with more entries than fit inline in the identity);
+ *    lookup path of a new flow: the identity hash's first probe (/32, /128) or second (/24, /64),
+ *    and the policy hash (sets with more entries than fit inline in the identity);
  * 2. compilePolicies and FirewallMaps.apply time at 10k and 100k CIDRs;
  * 3. end to end over one veth between two lab namespaces at 10k CIDRs:
  *    unfiltered, nodewarden (tcx), an nftables set, iptables-nft and
@@ -29,11 +29,13 @@ import {
   type CtValue,
   ctKey,
   ctValue,
+  Family,
   FIREWALL_MAPS,
   FIRST_RULE_INDEX,
-  INLINE_OVERFLOW,
+  IDENT_PROBES,
+  INLINE_HASH,
+  INLINE_HASH_COUNT,
   INLINE_RULES,
-  identExactKey,
   identKey,
   identValue,
   policyKey,
@@ -53,7 +55,7 @@ import {
   u32,
 } from '../bpf/index.js';
 import { bpfObjectPath } from '../bpf/paths.js';
-import { FirewallMaps } from '../daemon/firewall/actuator.js';
+import { FirewallMaps, identityOf, type LiveMaps } from '../daemon/firewall/actuator.js';
 import { type CompiledPolicy, compilePolicies, type NodeFacts } from '../host-policies/compile.js';
 import type { HostPolicy, Rule } from '../host-policies/model.js';
 import { parsePrefix, toBytes } from '../host-policies/prefix.js';
@@ -99,8 +101,8 @@ const UNLISTED_PORT = 7778;
 /** Ports of the generated rules: a realistic mix that avoids the ports above. */
 const PORTS = [22, 80, 443, 3306, 5432, 6379, 8080, 8443, 9090, 9100, 10250, 2379] as const;
 /**
- * The ports of the M sources' rules (policy-trie path): 6 separate ports, more than fit inline
- * (INLINE_RULES), around DENIED_PORT so that its lookup misses as deep in the trie as it can.
+ * The ports of the M sources' rules (policy-hash path): 6 separate ports, more than fit inline
+ * (INLINE_RULES), around DENIED_PORT.
  */
 const MANY_PORTS = [439, 441, 443, 445, 447, 449] as const;
 /** Section 1's rule sets: one generated rule in this many allows MULTI_PORT_COUNT ports of PORTS. */
@@ -162,14 +164,18 @@ interface BenchRule {
 /**
  * The sources of the test-run rows, one pair per lookup path that a new flow's verdict can take
  * after the conntrack miss (bpf/lib/identity.h, bpf/firewall.c):
- * S = a /32 or /128 rule allowing one port: exact hash (nw_fw_ident_exact) hit, 1 inline rule;
- * P = an address inside a /24 or /64 rule allowing one port: exact-hash miss, identity LPM trie
- *     (nw_fw_ident) hit, 1 inline rule;
- * M = a /32 or /128 rule allowing MANY_PORTS: exact hash hit, but the set has more ingress
- *     entries than fit inline (INLINE_OVERFLOW), so the policy LPM trie (nw_fw_policy) decides.
+ * S = a /32 or /128 rule allowing one port: identity hash (nw_fw_ident_hash) hit at the first
+ *     probe (/32 or /128, the longest length in use), 1 inline rule;
+ * P = an address inside a /24 or /64 rule allowing one port: the first probe misses, the second
+ *     (/24 or /64) hits, 1 inline rule. (With more than IDENT_PROBES prefix lengths per family,
+ *     the shorter ones would be in the identity LPM trie, nw_fw_ident: no row here.);
+ * M = a /32 or /128 rule allowing MANY_PORTS: first probe hit, but the set has more ingress
+ *     entries than fit inline, all single ports (one prefix length), so the identity says INLINE_HASH
+ *     and one probe of the policy hash (nw_fw_policy_hash) decides. (Sets whose entries use more than
+ *     INLINE_RULES prefix lengths go to the policy LPM trie, nw_fw_policy: no row here.)
  */
 type SourceName = 'S4' | 'S6' | 'P4' | 'P6' | 'M4' | 'M6';
-type Path = 'exact' | 'prefix' | 'overflow';
+type Path = 'exact' | 'prefix' | 'hash';
 
 interface Target extends BenchRule {
   name: SourceName;
@@ -198,7 +204,7 @@ interface RuleSetOptions {
   oneCidrPerRule?: boolean;
   /**
    * One generated rule in MULTI_PORT_EVERY allows MULTI_PORT_COUNT ports: its set overflows into
-   * the policy trie, so that trie grows with the rule count as it would in a real rule set.
+   * the policy hash, so that hash grows with the rule count as it would in a real rule set.
    */
   multiPort?: boolean;
 }
@@ -237,8 +243,8 @@ const TARGET_TEMPLATES: { name: SourceName; kind: number; ports: readonly number
   { name: 'S6', kind: 3, ports: [ALLOWED_PORT], path: 'exact' },
   { name: 'P4', kind: 0, ports: [ALLOWED_PORT], path: 'prefix' },
   { name: 'P6', kind: 2, ports: [ALLOWED_PORT], path: 'prefix' },
-  { name: 'M4', kind: 1, ports: MANY_PORTS, path: 'overflow' },
-  { name: 'M6', kind: 3, ports: MANY_PORTS, path: 'overflow' },
+  { name: 'M4', kind: 1, ports: MANY_PORTS, path: 'hash' },
+  { name: 'M6', kind: 3, ports: MANY_PORTS, path: 'hash' },
 ];
 
 /**
@@ -460,9 +466,9 @@ const synTo = (source: SourceName, sport: number, dport: number, flags = 'SYN') 
 
 /** The lookups of a denied new flow after parsing and the conntrack miss, per path. */
 const DENY_PATH: Record<Path, string> = {
-  exact: `host-address hash; exact hash nw_fw_ident_exact hit; inline scan of the set's 1 rule (${ALLOWED_PORT}), no match`,
-  prefix: `host-address hash; exact hash miss; identity LPM trie nw_fw_ident hit (the prefix, IPv4 as ::ffff:0:0/96 + n); inline scan of the set's 1 rule (${ALLOWED_PORT}), no match`,
-  overflow: `host-address hash; exact hash hit, inline_count = INLINE_OVERFLOW (the set has ${MANY_PORTS.length} ingress entries > ${INLINE_RULES}); policy LPM trie nw_fw_policy lookup of (set, ingress, TCP, ${DENIED_PORT}), a miss: ${DENIED_PORT} lies between the allowed ${DENIED_PORT - 1} and ${DENIED_PORT + 1}, so the walk goes as deep as the set's entries go`,
+  exact: `host-address hash; identity hash nw_fw_ident_hash hit at the first probe (/32 or /128); inline scan of the set's 1 rule (${ALLOWED_PORT}), no match`,
+  prefix: `host-address hash; identity hash nw_fw_ident_hash: first probe (/32 or /128) misses, second (/24 or /64, the masked address; IPv4 as ::ffff:0:0/96 + n) hits; inline scan of the set's 1 rule (${ALLOWED_PORT}), no match`,
+  hash: `host-address hash; identity hash hit at the first probe, inline_count = INLINE_HASH | 1 (the set has ${MANY_PORTS.length} ingress entries > ${INLINE_RULES}, all of one prefix length: single ports); one policy hash nw_fw_policy_hash probe of (set, ingress, TCP, ${DENIED_PORT}) at /64, a miss`,
 };
 const DENY_TAIL = `then default deny (rule counter, rate-limited event: ${EVENTS_PER_SEC}/s). Never enters conntrack (checked), so every run is a new flow. Expect TC_ACT_SHOT.`;
 
@@ -492,13 +498,13 @@ function establishedCase(id: CaseId, source: SourceName, label: string, note = '
 
 /** The rows, in table order (the letters follow it). */
 const CASES: CaseSpec[] = [
-  denyCase('v4-deny', 'S4', 'exact', 'IPv4 /32 rule (exact hash): new flow, denied'),
+  denyCase('v4-deny', 'S4', 'exact', 'IPv4 /32 rule (ident hash, 1 probe): new flow, denied'),
   {
     id: 'v4-new',
     source: 'S4',
     kind: 'new-ct-insert',
     label: 'IPv4 /32 rule: new flow allowed, CT insert (repeat=1)',
-    how: `testRun(nw_fw_ingress, ${synTo('S4', NEW_SPORT, ALLOWED_PORT)}, repeat=1) x${SINGLE_RUNS}, median; the conntrack entry is deleted from user space before every run, so each run is a genuinely new allowed flow: the full evaluation (exact hash, inline rule matches) plus the conntrack insert. repeat=1 includes the kernel's timer reads and cold caches: compare with row "IPv4 /32 rule: established (repeat=1)". Expect TC_ACT_UNSPEC and a CT entry naming the rule.`,
+    how: `testRun(nw_fw_ingress, ${synTo('S4', NEW_SPORT, ALLOWED_PORT)}, repeat=1) x${SINGLE_RUNS}, median; the conntrack entry is deleted from user space before every run, so each run is a genuinely new allowed flow: the full evaluation (identity hash, inline rule matches) plus the conntrack insert. repeat=1 includes the kernel's timer reads and cold caches: compare with row "IPv4 /32 rule: established (repeat=1)". Expect TC_ACT_UNSPEC and a CT entry naming the rule.`,
     target: 'info',
     growth: false,
   },
@@ -521,18 +527,18 @@ const CASES: CaseSpec[] = [
     target: 'info',
     growth: false,
   },
-  denyCase('v4-pfx-deny', 'P4', 'prefix', 'IPv4 /24 rule (hash miss + ident trie): new flow, denied'),
+  denyCase('v4-pfx-deny', 'P4', 'prefix', 'IPv4 /24 rule (ident hash, 2 probes): new flow, denied'),
   establishedCase(
     'v4-pfx-est',
     'P4',
     'IPv4 /24 rule: established (ACK, CT hit)',
     ' Conntrack is looked up before any identity map, so this row takes the same path as the /32 established row; it shows that the source does not matter once a flow is established.',
   ),
-  denyCase('v4-many-deny', 'M4', 'overflow', 'IPv4 /32 rule, 6 ports (policy trie): new flow, denied'),
-  denyCase('v6-deny', 'S6', 'exact', 'IPv6 /128 rule (exact hash): new flow, denied'),
+  denyCase('v4-many-deny', 'M4', 'hash', 'IPv4 /32 rule, 6 ports (policy hash): new flow, denied'),
+  denyCase('v6-deny', 'S6', 'exact', 'IPv6 /128 rule (ident hash, 1 probe): new flow, denied'),
   establishedCase('v6-est', 'S6', 'IPv6 /128 rule: established (ACK, CT hit)'),
-  denyCase('v6-pfx-deny', 'P6', 'prefix', 'IPv6 /64 rule (hash miss + ident trie): new flow, denied'),
-  denyCase('v6-many-deny', 'M6', 'overflow', 'IPv6 /128 rule, 6 ports (policy trie): new flow, denied'),
+  denyCase('v6-pfx-deny', 'P6', 'prefix', 'IPv6 /64 rule (ident hash, 2 probes): new flow, denied'),
+  denyCase('v6-many-deny', 'M6', 'hash', 'IPv6 /128 rule, 6 ports (policy hash): new flow, denied'),
 ];
 
 /** One cell of the table: the median, with the runs (repeat=1e6) or a summary of the samples (repeat=1). */
@@ -576,10 +582,22 @@ function findCt(ct: BpfMap<CtKey, CtValue>, t: Tuple): CtKey | undefined {
   return undefined;
 }
 
+/** The identity hash's probe lengths for an address's family, as CIDR lengths ("/32, /24"). */
+function probeList(live: LiveMaps, addr: Uint8Array): string {
+  const v4 = addr[10] === 0xff && addr[11] === 0xff && addr.slice(0, 10).every((b) => b === 0);
+  const family = v4 ? Family.v4 : Family.v6;
+  const lens = Array.from(
+    live.lengths.len.slice(family * IDENT_PROBES, family * IDENT_PROBES + live.lengths.count[family]!),
+  );
+  // IPv4 lengths count from ::ffff:0:0/96; a shorter prefix (::/0) holds IPv6 addresses too.
+  return `${lens.map((l) => (v4 && l >= 96 ? `/${l - 96}` : `::/${l}`)).join(', ')}${live.lengths.trie[family] ? ' + trie' : ''}`;
+}
+
 /** Entries of the live generation's lookup maps. */
 interface MapPopulation {
-  exactHash: number;
+  identityHash: number;
   identityTrie: number;
+  policyHash: number;
   policyTrie: number;
 }
 
@@ -592,7 +610,7 @@ interface PathCheck {
 /**
  * Proves that each target source takes the lookup path its rows claim, on the live maps (the same
  * lookups as bpf/lib/identity.h), and that a SYN to ALLOWED_PORT from it is allowed by its own rule
- * through that path. Also counts the entries of the three lookup maps.
+ * through that path. Also counts the entries of the four lookup maps.
  */
 function verifyPaths(
   maps: FirewallMaps,
@@ -605,43 +623,46 @@ function verifyPaths(
   const paths: PathCheck['paths'] = {};
   let population: MapPopulation;
   try {
-    const exact = new BpfMap(live.exact, identExactKey, identValue);
+    const identHash = new BpfMap(live.identHash, identKey, identValue);
     const trie = new BpfMap(live.ident, identKey, identValue);
     const policy = new BpfMap(live.policy, policyKey, policyValue);
+    const policyHashMap = new BpfMap(live.policyHash, policyKey, policyValue);
     const ingressEntries = new Map<number, number>();
     let policyTrie = 0;
-    for (const key of policy.keys()) {
-      policyTrie++;
+    for (const _ of policy.keys()) policyTrie++;
+    let policyHash = 0;
+    for (const key of policyHashMap.keys()) {
+      policyHash++;
       if (key.direction === 0) ingressEntries.set(key.set, (ingressEntries.get(key.set) ?? 0) + 1);
     }
-    let exactHash = 0;
-    for (const _ of exact.keys()) exactHash++;
+    let identityHash = 0;
+    for (const _ of identHash.keys()) identityHash++;
     let identityTrie = 0;
     for (const _ of trie.keys()) identityTrie++;
-    population = { exactHash, identityTrie, policyTrie };
+    population = { identityHash, identityTrie, policyHash, policyTrie };
 
     for (const target of Object.values(set.targets)) {
       const addr = toBytes(parsePrefix(target.src));
-      const inHash = exact.lookup({ addr });
-      const value = inHash ?? trie.lookup({ prefixlen: 128, addr });
-      if (!value) throw new Error(`${target.name} ${target.src}: in neither identity map`);
+      const found = identityOf(live, addr);
+      if (!found) throw new Error(`${target.name} ${target.src}: in neither identity map`);
+      const { value, probe } = found;
       const inline = value.inlineCount[0]!;
-      const path: Path = inline === INLINE_OVERFLOW ? 'overflow' : inHash ? 'exact' : 'prefix';
-      if (path !== target.path || (path === 'overflow' && !inHash))
+      const path: Path = inline > INLINE_RULES ? 'hash' : probe === 0 ? 'exact' : 'prefix';
+      if (
+        path !== target.path ||
+        probe !== (path === 'prefix' ? 1 : 0) ||
+        (path === 'hash' && inline !== (INLINE_HASH | 1))
+      )
         throw new Error(`${target.name} ${target.src}: lookup path ${path}, expected ${target.path}`);
       const entries = ingressEntries.get(value.set) ?? 0;
-      if (
-        path === 'overflow'
-          ? entries !== target.ports.length
-          : inline !== target.ports.length || entries !== 0
-      )
+      if (path === 'hash' ? entries !== target.ports.length : inline !== target.ports.length || entries !== 0)
         throw new Error(
-          `${target.name}: set ${value.set} has ${inline} inline rules and ${entries} policy-trie entries`,
+          `${target.name}: set ${value.set} has inline count ${inline} and ${entries} policy-hash entries`,
         );
       paths[target.name] =
-        path === 'overflow'
-          ? `exact hash hit, INLINE_OVERFLOW, set ${value.set} has ${entries} ingress entries in the policy trie`
-          : `${inHash ? 'exact hash hit' : 'exact hash miss, identity trie hit'}, set ${value.set}, ${inline} inline rule`;
+        path === 'hash'
+          ? `identity hash hit at probe 1, INLINE_HASH | ${inline & INLINE_HASH_COUNT} (probe /${40 + value.rules[0]![0]!.bits}), set ${value.set} has ${entries} ingress entries in the policy hash`
+          : `identity hash hit at probe ${probe! + 1} of ${probeList(live, addr)}, set ${value.set}, ${inline} inline rule`;
     }
   } finally {
     live.close();
@@ -805,7 +826,7 @@ async function benchTestRun(bpffs: TempBpffs): Promise<TestRunResults> {
       paths[n] = verifyPaths(maps, object, compiled, set);
       const p = paths[n].population;
       log(
-        `test-run at ${labels[n]}: ${compiled.identities.length} identities, ${compiled.entries.length} policy entries; live maps: exact hash ${p.exactHash}, identity trie ${p.identityTrie}, policy trie ${p.policyTrie}`,
+        `test-run at ${labels[n]}: ${compiled.identities.length} identities, ${compiled.entries.length} policy entries; live maps: identity hash ${p.identityHash}, identity trie ${p.identityTrie}, policy hash ${p.policyHash}, policy trie ${p.policyTrie}`,
       );
       const results = runTestRunCases(object, compiled, set);
       for (const row of rows) row.byCount[n] = results[row.id];
@@ -908,14 +929,14 @@ function renderTestRun(
     `   rule sets: ${COUNTS.map((n) => `${kLabel(n)} = ${labels[n]}`).join('; ')}`,
     '   rule mix: 20% /24 and 60% /32 IPv4, 10% /64 and 10% /128 IPv6, one TCP port each from a 12-port mix, except',
     `   1 rule in ${MULTI_PORT_EVERY} (every CIDR kind) that allows ${MULTI_PORT_COUNT} separate ports of the mix, so its selector set has ${MULTI_PORT_COUNT} ingress entries`,
-    `   (> ${INLINE_RULES} inline) and goes to the policy trie, which therefore grows with the rule count; ${RULES_PER_POLICY} rules per HostPolicy,`,
+    `   (> ${INLINE_RULES} inline) and goes to the policy hash, which therefore grows with the rule count; ${RULES_PER_POLICY} rules per HostPolicy,`,
     "   ingress default deny. The rows' 6 source rules and section 3's 2 client rules end the list.",
-    `   live maps after apply, entries in exact hash / identity trie / policy trie: ${COUNTS.map((n) => `${kLabel(n)}: ${paths[n]?.population.exactHash} / ${paths[n]?.population.identityTrie} / ${paths[n]?.population.policyTrie}`).join('; ')}`,
+    `   live maps after apply, entries in identity hash / identity trie / policy hash / policy trie: ${COUNTS.map((n) => `${kLabel(n)}: ${paths[n]?.population.identityHash} / ${paths[n]?.population.identityTrie} / ${paths[n]?.population.policyHash} / ${paths[n]?.population.policyTrie}`).join('; ')}`,
     '',
     '   sources (src): the last rules before the client rules, their CIDRs drawn right after the generated ones (densest blocks):',
-    `   S4, S6 = the address of a /32, /128 rule allowing tcp ${ALLOWED_PORT}                            -> exact hash, inline rule`,
-    `   P4, P6 = host .77, ::77 inside a /24, /64 rule allowing tcp ${ALLOWED_PORT}                      -> hash miss, identity trie, inline rule`,
-    `   M4, M6 = the address of a /32, /128 rule allowing tcp ${MANY_PORTS.join(', ')} -> exact hash, INLINE_OVERFLOW, policy trie`,
+    `   S4, S6 = the address of a /32, /128 rule allowing tcp ${ALLOWED_PORT}                            -> identity hash 1st probe, inline rule`,
+    `   P4, P6 = host .77, ::77 inside a /24, /64 rule allowing tcp ${ALLOWED_PORT}                      -> identity hash 2nd probe, inline rule`,
+    `   M4, M6 = the address of a /32, /128 rule allowing tcp ${MANY_PORTS.join(', ')} -> identity hash 1st probe, INLINE_HASH, policy hash`,
     ...COUNTS.map(
       (n) => `   ${kLabel(n).padStart(4)}: ${names.map((s) => `${s} ${sources[n]?.[s] ?? '-'}`).join('  ')}`,
     ),

@@ -2,10 +2,11 @@
  *
  * For each IP packet to or from the host: established and related flows pass
  * on one conntrack lookup; a new flow's peer address maps to its identity
- * (a hash lookup for single addresses, else one LPM lookup in the live
- * generation's identity trie). The identity carries the few rules of its
- * selector set inline, or sends the set, direction, protocol and port to the
- * policy trie (one more LPM lookup). Nothing scans a list of rules, so a
+ * (hash probes for the few prefix lengths in use, longest first; an LPM
+ * lookup only for rule sets with more lengths). The identity carries the few
+ * rules of its selector set inline, or lists the prefix lengths to probe in
+ * the policy hash, or sends the set, direction, protocol and port to the
+ * policy trie. Nothing scans a list of rules, so a
  * verdict costs the same at 10 rules and at 100k. Allowed new flows enter conntrack; denied and audited ones are
  * reported through a rate-limited ring buffer. */
 #include "common.h"
@@ -20,7 +21,7 @@
  * BTF, where the layout test compares them with the TypeScript codecs. */
 struct nw_btf_layouts {
 	struct nw_ident_key ident_key;
-	struct nw_ident_exact_key ident_exact_key;
+	struct nw_ident_lengths ident_lengths;
 	struct nw_inline_rule inline_rule;
 	struct nw_ident_value ident_value;
 	struct nw_policy_key policy_key;
@@ -117,10 +118,11 @@ static __always_inline int nw_firewall(struct __sk_buff *skb, __u8 dir)
 	struct nw_fw_active_slot *active;
 	struct nw_ident_value *ident;
 	struct nw_policy_value *policy;
-	void *ident_exact, *ident_trie, *policy_trie;
+	void *ident_hash, *ident_trie, *policy_map;
+	struct nw_ident_lengths *lengths;
 	__u32 zero = 0, slot, rule = 0;
 	__u16 port;
-	__u8 fallback, verdict;
+	__u8 fallback, verdict, mode;
 	__u64 now;
 	int parsed;
 
@@ -158,20 +160,31 @@ static __always_inline int nw_firewall(struct __sk_buff *skb, __u8 dir)
 	if (!nw_is_host_addr(dir == NW_DIR_INGRESS ? pkt.daddr : pkt.saddr))
 		return TC_ACT_UNSPEC;
 
-	ident_exact = bpf_map_lookup_elem(&nw_fw_ident_exact, &slot);
+	ident_hash = bpf_map_lookup_elem(&nw_fw_ident_hash, &slot);
 	ident_trie = bpf_map_lookup_elem(&nw_fw_ident, &slot);
-	policy_trie = bpf_map_lookup_elem(&nw_fw_policy, &slot);
-	if (!ident_exact || !ident_trie || !policy_trie)
+	lengths = bpf_map_lookup_elem(&nw_fw_ident_lengths, &slot);
+	if (!ident_hash || !ident_trie || !lengths)
 		return TC_ACT_UNSPEC;
 
-	ident = nw_identity(ident_exact, ident_trie, dir == NW_DIR_INGRESS ? pkt.saddr : pkt.daddr);
+	ident = nw_identity(ident_hash, ident_trie, lengths, dir == NW_DIR_INGRESS ? pkt.saddr : pkt.daddr);
 	if (!ident)
 		return nw_enforce(skb, &pkt, dir, fallback, NW_REASON_DEFAULT, dir, active, now);
 	port = nw_policy_port(&pkt);
-	if (ident->inline_count[dir & 1] != NW_INLINE_OVERFLOW) {
+	mode = ident->inline_count[dir & 1];
+	if (mode <= NW_INLINE_RULES) {
 		verdict = nw_inline_verdict(ident, dir, ((__u32)pkt.proto << 16) | port, &rule);
 	} else {
-		policy = nw_policy_lookup(policy_trie, ident->set, dir, pkt.proto, port);
+		if (mode == NW_INLINE_OVERFLOW) {
+			policy_map = bpf_map_lookup_elem(&nw_fw_policy, &slot);
+			if (!policy_map)
+				return TC_ACT_UNSPEC;
+			policy = nw_policy_lookup(policy_map, ident->set, dir, pkt.proto, port);
+		} else {
+			policy_map = bpf_map_lookup_elem(&nw_fw_policy_hash, &slot);
+			if (!policy_map)
+				return TC_ACT_UNSPEC;
+			policy = nw_policy_probe(policy_map, ident, dir, pkt.proto, port);
+		}
 		verdict = policy ? policy->verdict : NW_VERDICT_NONE;
 		rule = policy ? policy->rule : 0;
 	}

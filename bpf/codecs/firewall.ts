@@ -3,8 +3,10 @@ import { be16, be32, bytes, type Codec, struct, u8, u16, u32, u64 } from '../cod
 
 export const FIREWALL_MAPS = {
   ident: 'nw_fw_ident',
-  identExact: 'nw_fw_ident_exact',
+  identHash: 'nw_fw_ident_hash',
+  identLengths: 'nw_fw_ident_lengths',
   policy: 'nw_fw_policy',
+  policyHash: 'nw_fw_policy_hash',
   ruleStats: 'nw_fw_rule_stats',
   active: 'nw_fw_active',
   conntrack: 'nw_fw_ct',
@@ -37,10 +39,33 @@ export interface IdentKey {
 }
 export const identKey = struct<IdentKey>('nw_ident_key', { prefixlen: u32, addr: bytes(16) });
 
-export const identExactKey = struct<{ addr: Uint8Array }>('nw_ident_exact_key', { addr: bytes(16) });
+/** Prefix lengths per family in the identity hash (identity.h); more go to the trie. */
+export const IDENT_PROBES = 4;
+export const Family = { v4: 0, v6: 1 } as const;
+
+export interface IdentLengths {
+  /** [v4 lengths..., v6 lengths...], IDENT_PROBES each, longest first, in 128-bit terms (IPv4 /24 = 120). */
+  len: Uint8Array;
+  /** Lengths in use per family. */
+  count: Uint8Array;
+  /** Per family: 1 when it has shorter prefixes in the trie. */
+  trie: Uint8Array;
+}
+export const identLengths = struct<IdentLengths>('nw_ident_lengths', {
+  len: bytes(2 * IDENT_PROBES),
+  count: bytes(2),
+  trie: bytes(2),
+});
 
 /** Rules of a set carried in the identity value, per direction (identity.h). */
 export const INLINE_RULES = 4;
+/**
+ * inlineCount INLINE_HASH | n: the set's entries are in the policy hash under n prefix lengths,
+ * listed longest first in rules[direction][0..n-1].bits (identity.h).
+ */
+export const INLINE_HASH = 0x80;
+export const INLINE_HASH_COUNT = 0x07;
+/** inlineCount: the set's entries are in the policy trie. */
 export const INLINE_OVERFLOW = 0xff;
 
 export interface InlineRule {
@@ -83,7 +108,7 @@ const inlineRuleTable: Codec<InlineRule[][]> = {
 
 export interface IdentValue {
   set: number;
-  /** Inline rule count per direction, or INLINE_OVERFLOW. */
+  /** Inline rule count per direction, INLINE_HASH | probe count, or INLINE_OVERFLOW. */
   inlineCount: Uint8Array;
   pad: Uint8Array;
   /** [ingress, egress], each up to INLINE_RULES. */

@@ -38,12 +38,12 @@ export const MAP_LAYOUTS: readonly MapLayout[] = [
   { object: 'dsr', map: dsr.DSR_MAPS.backends, key: dsr.dsrBackend, value: dsr.dsrNexthop },
   { object: 'dsr', map: dsr.DSR_MAPS.lbNodes, key: dsr.dsrBackend, value: packetCounterKey },
   { object: 'dsr', map: dsr.DSR_MAPS.localVips, key: dsr.dsrBackend, value: packetCounterKey },
+  { object: 'firewall', map: fw.FIREWALL_MAPS.identLengths, key: packetCounterKey, value: fw.identLengths },
 ];
 
 /** Structs used by inner maps and ring buffers, which BTF knows by name only. */
 export const STRUCT_LAYOUTS: readonly { object: string; codec: LayoutCodec }[] = [
   fw.identKey,
-  fw.identExactKey,
   fw.identValue,
   fw.inlineRule,
   fw.policyKey,

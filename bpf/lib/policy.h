@@ -5,11 +5,18 @@
  * that bit order. Every address has exactly one set (rules of world and all
  * are folded into each set by the compiler), and the compiler resolves overlaps
  * (deny beats allow) before it writes, so one longest-prefix lookup gives the
- * answer. Port ranges become port prefixes, never one entry per port. */
+ * answer. Port ranges become port prefixes, never one entry per port.
+ *
+ * A set whose entries use at most NW_INLINE_RULES prefix lengths (the usual
+ * case: single ports, a range or two) keeps them in nw_fw_policy_hash instead,
+ * under the same key with the bits beyond prefixlen zero; its identity value
+ * lists the lengths to probe (identity.h, NW_INLINE_HASH). A hash probe costs
+ * a fraction of a trie walk. */
 #ifndef NODEWARDEN_POLICY_H
 #define NODEWARDEN_POLICY_H
 
 #include "common.h"
+#include "identity.h"
 
 #define NW_POLICY_MAX (1 << 20)
 
@@ -56,6 +63,22 @@ struct {
 	NW_PIN_BY_NAME;
 	__array(values, struct nw_policy_trie);
 } nw_fw_policy SEC(".maps");
+
+struct nw_policy_hash {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, NW_POLICY_MAX);
+	__uint(key_size, sizeof(struct nw_policy_key));
+	__uint(value_size, sizeof(struct nw_policy_value));
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	NW_PIN_BY_NAME;
+	__array(values, struct nw_policy_hash);
+} nw_fw_policy_hash SEC(".maps");
 
 struct nw_rule_stats {
 	__u64 packets;
@@ -113,6 +136,41 @@ static __always_inline struct nw_policy_value *nw_policy_lookup(void *trie, __u3
 	};
 
 	return bpf_map_lookup_elem(trie, &key);
+}
+
+/* The set's entry for (proto, port) in the policy hash: one probe per prefix
+ * length the identity lists, longest first. The entries never overlap, so the
+ * first hit is the only one. */
+static __always_inline struct nw_policy_value *nw_policy_probe(void *hash, const struct nw_ident_value *ident,
+								__u8 dir, __u8 proto, __u16 port)
+{
+	__u8 count = ident->inline_count[dir & 1] & NW_INLINE_HASH_COUNT;
+	__u32 value = ((__u32)proto << 16) | port;
+	struct nw_policy_key key = {
+		.set = bpf_htonl(ident->set),
+		.direction = dir,
+	};
+	struct nw_policy_value *hit;
+	int i;
+
+	/* A bounded loop, not unrolled: the lookup helper call blocks unrolling. */
+	for (i = 0; i < NW_INLINE_RULES; i++) {
+		__u32 bits, masked;
+
+		if (i >= count)
+			break;
+		bits = ident->rules[dir & 1][i].bits;
+		if (bits > 24)
+			break;
+		masked = value & ((0xffffffu << (24 - bits)) & 0xffffff);
+		key.prefixlen = NW_POLICY_PREFIX_L3 + bits;
+		key.proto = masked >> 16;
+		key.port = bpf_htons(masked & 0xffff);
+		hit = bpf_map_lookup_elem(hash, &key);
+		if (hit)
+			return hit;
+	}
+	return 0;
 }
 
 /* How strongly a verdict decides: a system allow beats a deny, a deny beats an

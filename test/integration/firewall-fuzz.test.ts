@@ -17,6 +17,9 @@ import {
   FIREWALL_MAPS,
   type FwEvent,
   fwEvent,
+  INLINE_HASH,
+  INLINE_OVERFLOW,
+  INLINE_RULES,
   Reason,
   Verdict,
 } from '../../bpf/codecs/firewall.js';
@@ -31,7 +34,7 @@ import {
   u32,
   u64,
 } from '../../bpf/index.js';
-import { FirewallMaps } from '../../daemon/firewall/actuator.js';
+import { FirewallMaps, identityOf, lookupVerdict } from '../../daemon/firewall/actuator.js';
 import { type CompiledPolicy, compilePolicies, type NodeFacts } from '../../host-policies/compile.js';
 import type { HostPolicy, L4Match, Peer, Rule } from '../../host-policies/model.js';
 import { mountTempBpffs, type TempBpffs } from '../support/bpffs.js';
@@ -105,11 +108,28 @@ const POLICY: HostPolicy = {
       ],
     },
     { peers: [cidr('10.50.0.0/24')], l4: [{ kind: 'protocol', protocol: IpProto.vrrp }] },
+    // Nested prefixes with different rules (so different sets): IPv4 uses seven prefix lengths
+    // (/32, /28, /27, /26, /25, /24, /0), and the three shortest go to the identity trie.
+    { peers: [cidr('10.50.0.128/25')], l4: [ports('TCP', 23)] },
+    { peers: [cidr('10.50.0.192/26')], l4: [ports('TCP', 24)] },
+    { peers: [cidr('10.50.0.224/27')], l4: [ports('TCP', 25)] },
+    { peers: [cidr('10.50.0.240/28')], l4: [ports('TCP', 26)] },
   ]),
   ingressDeny: indexed([{ peers: [cidr(`${DENIED4}/32`)], l4: 'any' }]),
   egress: indexed([
     { peers: 'any', l4: [ports('UDP', 53), ports('TCP', 443)] },
     { peers: [cidr('fd50::/64')], l4: [{ kind: 'icmp', family: 'IPv6', type: 128 }] },
+    // Seven entries of two prefix lengths: the policy hash, probed at /64 and /62.
+    {
+      peers: [cidr('198.51.100.0/24')],
+      l4: [
+        ports('TCP', 25),
+        ports('TCP', 587),
+        ports('TCP', 993),
+        ports('UDP', 123),
+        ports('TCP', 40000, 40003),
+      ],
+    },
   ]),
   egressDeny: indexed([{ peers: [cidr('192.0.2.0/24')], l4: [ports('TCP', 443)] }]),
   defaultDeny: { ingress: true, egress: true },
@@ -190,6 +210,9 @@ describe('known answers', () => {
       ['v4 port 9000 just past the range', 'ingress', syn(OUT4, HOST4, 40003, 9000), 'drop'],
       ['v4 closed port 23', 'ingress', syn(PEER4, HOST4, 40004, 23), 'drop'],
       ['v6 closed port 23', 'ingress', syn(PEER6, HOST6, 40004, 23), 'drop'],
+      ['v4 23 from the /28 (identity hash)', 'ingress', syn('10.50.0.241', HOST4, 40004, 23), 'pass'],
+      ['v4 23 from the /25 (identity trie)', 'ingress', syn('10.50.0.130', HOST4, 40004, 23), 'pass'],
+      ['v4 22 from the /25 (inside the /24)', 'ingress', syn('10.50.0.130', HOST4, 40004, 22), 'pass'],
       ['v4 ssh from outside', 'ingress', syn(OUT4, HOST4, 40005, 22), 'drop'],
       ['v6 ssh from outside', 'ingress', syn(OUT6, HOST6, 40005, 22), 'drop'],
       [
@@ -211,7 +234,81 @@ describe('known answers', () => {
       ['egress https', 'egress', syn(HOST4, '198.51.100.7', 50001, 443), 'pass'],
       ['egress https to a denied net', 'egress', syn(HOST4, OUT4, 50002, 443), 'drop'],
       ['egress smtp', 'egress', syn(HOST6, OUT6, 50003, 25), 'drop'],
+      ['egress smtp to the policy-hash net', 'egress', syn(HOST4, '198.51.100.7', 50004, 25), 'pass'],
+      ['egress 26 to the policy-hash net', 'egress', syn(HOST4, '198.51.100.7', 50005, 26), 'drop'],
+      ['egress 40003, end of a /62', 'egress', syn(HOST4, '198.51.100.7', 50006, 40003), 'pass'],
+      ['egress 40004, past the /62', 'egress', syn(HOST4, '198.51.100.7', 50007, 40004), 'drop'],
+      [
+        'egress udp 123, not tcp',
+        'egress',
+        ipFrame({ src: HOST4, dst: '198.51.100.7', l4: udp({ sport: 50008, dport: 123 }) }),
+        'pass',
+      ],
     ]);
+  });
+
+  it('the policy covers every way to a verdict: identity hash and trie; inline rules, policy hash and trie', () => {
+    const live = maps.openLive();
+    if (!live) throw new Error('no live generation');
+    try {
+      const mode = (addr: string, dir: number) =>
+        identityOf(live, mappedAddress(addr))?.value.inlineCount[dir];
+      expect(mode('198.51.100.7', Direction.egress)).toBe(INLINE_HASH | 2);
+      expect(identityOf(live, mappedAddress('10.50.0.241'))?.probe).toBe(1);
+      expect(identityOf(live, mappedAddress('10.50.0.130'))?.trie).toBe(true);
+      expect(identityOf(live, mappedAddress(PEER4))?.trie).toBe(true);
+      expect(identityOf(live, mappedAddress(PEER6))?.probe).toBe(0);
+      // 8000-8999 alone splits into more than INLINE_RULES prefix lengths.
+      expect(mode(OUT4, Direction.ingress)).toBe(INLINE_OVERFLOW);
+      expect(mode(OUT4, Direction.egress)).toBeLessThanOrEqual(INLINE_RULES);
+    } finally {
+      live.close();
+    }
+  });
+
+  it('policy trace (lookupVerdict on the live maps) gives the model’s verdict for every peer, protocol and port', () => {
+    const model = new DatapathModel(compiled, FACTS.hostAddresses);
+    const live = maps.openLive();
+    if (!live) throw new Error('no live generation');
+    const mismatches: string[] = [];
+    try {
+      for (const peer of [...V4_POOL, ...V6_POOL, '198.51.100.200', '10.50.0.77']) {
+        for (const dir of [Direction.ingress, Direction.egress]) {
+          for (const proto of [
+            IpProto.tcp,
+            IpProto.udp,
+            IpProto.sctp,
+            IpProto.vrrp,
+            IpProto.icmp,
+            IpProto.icmpv6,
+          ]) {
+            // ICMP's policy port is type << 8 | code: echo request 8 and 128, timestamp 13.
+            for (const port of [
+              ...PORTS,
+              587,
+              993,
+              123,
+              40001,
+              40002,
+              40004,
+              8500,
+              8191,
+              0x800,
+              0x8000,
+              0xd00,
+            ]) {
+              const want = model.verdictFor(mappedAddress(peer), dir, proto, port);
+              const got = lookupVerdict(live, mappedAddress(peer), dir, proto, port).verdict;
+              if (got !== want)
+                mismatches.push(`${peer} dir ${dir} proto ${proto} port ${port}: ${got} != ${want}`);
+            }
+          }
+        }
+      }
+    } finally {
+      live.close();
+    }
+    expect(mismatches).toEqual([]);
   });
 
   it('ARP and other non-IP frames pass both ways', () => {
@@ -1096,6 +1193,11 @@ class DatapathModel {
       if (addr[12] === 0xff && addr[13] === 0xff && addr[14] === 0xff && addr[15] === 0xff) return true;
     }
     return false;
+  }
+
+  /** The policy's verdict (Verdict.none when no rule matches) for a new flow's peer. */
+  verdictFor(peer: Buffer, dir: number, protocol: number, port: number): number {
+    return this.policy(this.identity(peer), dir, protocol, port);
   }
 
   private identity(addr: Buffer): number {
