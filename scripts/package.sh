@@ -5,7 +5,7 @@
 # Usage: scripts/package.sh [--version VERSION] [--out DIR] [--fast]
 #   --version  package and `nodewarden --version` (default: package.json's)
 #   --out      output directory (default: dist/packages)
-#   --fast     zstd -3 for both packages (the tests' builds): seconds instead of
+#   --fast     gzip -1 (.deb) and zstd -3 (.rpm), for the tests: seconds instead of
 #              minutes, about 30% larger. Default: xz -6 (.deb), zstd -19 (.rpm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +38,8 @@ esac
 koffi_node="node_modules/@koromix/$koffi_pkg/$koffi_triplet/koffi.node"
 [ -f "$koffi_node" ] || { echo "package: $koffi_node is missing (npm ci on this machine installs it)" >&2; exit 1; }
 
+# Changelog dates: the last commit's, so that a rebuild of a commit is the same.
+build_epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/nodewarden-package.XXXXXX")
@@ -76,7 +78,7 @@ stage() {
 deb_root="$work/deb"
 stage "$deb_root" /lib/systemd/system
 install -m 0644 packaging/deb/copyright "$deb_root/usr/share/doc/nodewarden/copyright"
-sed -e "s/@VERSION@/$version/" -e "s/@DATE@/$(date -R -u -d "@${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}")/" \
+sed -e "s/@VERSION@/$version/" -e "s/@DATE@/$(date -R -u -d "@$build_epoch")/" \
   packaging/deb/changelog | gzip -9n >"$deb_root/usr/share/doc/nodewarden/changelog.gz"
 chmod 0644 "$deb_root/usr/share/doc/nodewarden/changelog.gz"
 install -D -m 0644 packaging/deb/lintian-overrides "$deb_root/usr/share/lintian/overrides/nodewarden"
@@ -102,7 +104,7 @@ install -m 0755 packaging/deb/postinst packaging/deb/prerm packaging/deb/postrm 
   xargs -0 md5sum >DEBIAN/md5sums)
 chmod 0644 "$deb_root/DEBIAN/md5sums"
 deb="$out/nodewarden_${version}_${deb_arch}.deb"
-if [ "$fast" = 1 ]; then deb_compression=(-Zzstd -z3); else deb_compression=(-Zxz -z6); fi
+if [ "$fast" = 1 ]; then deb_compression=(-Zgzip -z1); else deb_compression=(-Zxz -z6); fi
 dpkg-deb --root-owner-group "${deb_compression[@]}" --build "$deb_root" "$deb" >/dev/null
 
 # --- .rpm -------------------------------------------------------------------
@@ -111,7 +113,8 @@ rpm_root="$work/rpm-root"
 stage "$rpm_root" /usr/lib/systemd/system
 install -m 0644 LICENSE "$rpm_root/usr/share/doc/nodewarden/" 2>/dev/null || true
 mkdir -p "$work/rpm/SPECS"
-sed -e "s/@RPM_VERSION@/$rpm_version/" packaging/rpm/nodewarden.spec.in >"$work/rpm/SPECS/nodewarden.spec"
+sed -e "s/@RPM_VERSION@/$rpm_version/" -e "s/@CHANGELOG_DATE@/$(date -u -d "@$build_epoch" '+%a %b %d %Y')/" \
+  packaging/rpm/nodewarden.spec.in >"$work/rpm/SPECS/nodewarden.spec"
 rpmbuild -bb --quiet --target "$rpm_arch" \
   --define "_topdir $work/rpm" --define "staged $rpm_root" --define "_build_id_links none" \
   --define "_binary_payload $([ "$fast" = 1 ] && echo w3.zstdio || echo w19.zstdio)" \
