@@ -5,7 +5,7 @@
  *    present, and the tests' --fast build;
  * 2. start-up of the single executable (`nodewarden --version`) in a chroot of
  *    the Debian 12 rootfs, which has no Node.js, against the plain bundle on
- *    the system's node (`node dist/nodewarden.mjs --version`); median of 15;
+ *    the system's node (`node dist/nodewarden.mjs --version`) and `node -e 0`; median of 15;
  * 3. under systemd as PID 1 (systemd-nspawn in a lab namespace, as in the
  *    install test): start to READY=1 (systemd's own timestamps: ExecMainStart
  *    to ActiveEnter), median of 5 restarts, and the idle daemon's RSS after
@@ -42,7 +42,8 @@ function timeRuns(argv: string[], runs: number): number {
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
     const start = performance.now();
-    execFileSync(argv[0]!, argv.slice(1), { stdio: 'ignore' });
+    // Only PATH: the machine's environment (NODE_EXTRA_CA_CERTS, say) is not the package's.
+    execFileSync(argv[0]!, argv.slice(1), { stdio: 'ignore', env: { PATH: process.env.PATH } });
     times.push(performance.now() - start);
   }
   return Math.round(median(times));
@@ -89,6 +90,7 @@ async function main(): Promise<void> {
         15,
       ),
       'reference: bundle on system node': timeRuns(['node', CLI_BUNDLE, '--version'], 15),
+      'reference: node -e 0 (the runtime alone)': timeRuns(['node', '-e', '0'], 15),
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
