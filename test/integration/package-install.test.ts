@@ -88,7 +88,8 @@ async function waitActive(what: string, extra: (s: Record<string, string>) => bo
   );
 }
 
-const opens = (port: number) => tcpConnects(peer, NODE_IP, port, 1);
+// 2 s: the timeout includes starting bash, which a loaded CI machine can make slow.
+const opens = (port: number) => tcpConnects(peer, NODE_IP, port, 2);
 
 it('has no Node.js: the single executable runs on its own and reports the package version', async () => {
   await machine.exec(['dpkg', '-i', debIn(v1)], { timeoutMs: 120_000 });
@@ -172,7 +173,7 @@ it('upgrades in place: conffiles stay, the daemon restarts, the firewall enforce
     while (probing) {
       const [open, closed] = await Promise.all([
         opens(OPEN_PORT),
-        tcpConnects(peer, NODE_IP, CLOSED_PORT, 0.5),
+        tcpConnects(peer, NODE_IP, CLOSED_PORT, 1),
       ]);
       probes.open.push(open);
       probes.closed.push(closed);
