@@ -76,11 +76,19 @@ async function main(): Promise<void> {
     const root = join(dir, 'root');
     mkdirSync(root);
     execFileSync('tar', ['-C', root, '-xf', await rootfsTarball()]);
-    execFileSync('dpkg-deb', ['-x', fast.deb, root]);
+    // Unpacked by tar, keeping the rootfs's merged-/usr symlinks (/lib -> usr/lib), which dpkg-deb -x replaces.
+    execFileSync('sh', [
+      '-c',
+      'dpkg-deb --fsys-tarfile "$1" | tar -C "$2" -x --keep-directory-symlink',
+      'sh',
+      fast.deb,
+      root,
+    ]);
     if (existsSync(join(root, 'usr/bin/node'))) throw new Error('the rootfs has a node; it must not');
     const chrooted = ['unshare', '--mount', '--pid', '--fork', `--mount-proc=${root}/proc`, 'chroot', root];
     const version = execFileSync(chrooted[0]!, [...chrooted.slice(1), '/usr/bin/nodewarden', '--version'], {
       encoding: 'utf8',
+      env: { PATH: process.env.PATH },
     }).trim();
     if (version !== fast.version)
       throw new Error(`--version says ${version}, the package is ${fast.version}`);
