@@ -38,4 +38,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+// No top-level await: the single executable runs this as CommonJS (Node's SEA).
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

@@ -14,10 +14,11 @@ fi
 # Tests: bpftool, iputils-ping, util-linux (umount), openssh-server (the SSH lockdown test),
 # bird2/frr/gobgpd (real BGP peers), iputils-arping/ndisc6 (L2 clients), tcpdump,
 # ipvsadm/wrk/iperf3/nftables/iptables (reference systems in tests and benchmarks),
-# debootstrap/systemd-container/rpm/lintian (packages and the install test).
+# debootstrap/systemd-container/rpm/lintian (packages and the install test),
+# rpmlint (the .rpm's checker, in the package contents test).
 APT_PACKAGES=(clang llvm libbpf-dev libbpf1 linux-libc-dev libc6-dev make bpftool iproute2 iputils-ping util-linux openssh-server
   bird2 frr gobgpd iputils-arping ndisc6 tcpdump ipvsadm wrk iperf3 nftables iptables
-  debootstrap systemd-container rpm lintian
+  debootstrap systemd-container rpm lintian rpmlint
   # ethtool: the DSR lab turns off tx checksum offload on the client's veth
   ethtool)
 missing=()
