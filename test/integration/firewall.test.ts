@@ -376,9 +376,10 @@ describe('commit-confirmed apply', () => {
   const sleepUntil = (iso: string, extraMs: number) =>
     new Promise((r) => setTimeout(r, Date.parse(iso) - Date.now() + extraMs));
 
+  // Deadlines leave room for a busy CI machine: each check before the deadline starts a CLI process.
   it('rolls back an unconfirmed apply at the deadline, and access comes back', async () => {
     const applied = JSON.parse(
-      (await daemon.cli(['policy', 'apply', '--confirm-within', '3s', candidate, '-o', 'json'])).stdout,
+      (await daemon.cli(['policy', 'apply', '--confirm-within', '8s', candidate, '-o', 'json'])).stdout,
     );
     expect(await tcpBanner(mgmt, NODE.v4, 22)).toBeUndefined();
     expect(await tcpBanner(other, NODE.v4, 22)).toMatch(/^SSH-2.0/);
@@ -410,7 +411,7 @@ describe('commit-confirmed apply', () => {
 
   it('rolls back even when the daemon is killed and restarted before, or only after, the deadline', async () => {
     let applied = JSON.parse(
-      (await daemon.cli(['policy', 'apply', '--confirm-within', '4s', candidate, '-o', 'json'])).stdout,
+      (await daemon.cli(['policy', 'apply', '--confirm-within', '10s', candidate, '-o', 'json'])).stdout,
     );
     daemon.process.kill('SIGKILL');
     await daemon.process.exited;
