@@ -64,6 +64,10 @@ stage() {
     llvm-strip --strip-debug "$root/usr/lib/nodewarden/bpf/$(basename "$object")"
   done
   install -m 0644 host-policies/examples/*.yaml "$root/usr/lib/nodewarden/examples/policies/"
+  # Kubernetes manifests (namespace, RBAC, our CRDs) for `kubectl apply -f`.
+  install -d -m 0755 "$root/usr/lib/nodewarden/manifests/crds"
+  install -m 0644 manifests/*.yaml "$root/usr/lib/nodewarden/manifests/"
+  install -m 0644 manifests/crds/*.yaml "$root/usr/lib/nodewarden/manifests/crds/"
   install -D -m 0644 packaging/files/config.yaml "$root/etc/nodewarden/config.yaml"
   install -d -m 0750 "$root/etc/nodewarden/policies.d"
   install -D -m 0644 systemd/nodewarden.service "$root$unitdir/nodewarden.service"

@@ -18,6 +18,10 @@ beforeAll(async () => {
 
 const bpfObjects = () => readdirSync(join(REPO_ROOT, 'bpf/out')).filter((f) => f.endsWith('.o'));
 const examples = () => readdirSync(join(REPO_ROOT, 'host-policies/examples'));
+const manifests = () =>
+  readdirSync(join(REPO_ROOT, 'manifests'), { recursive: true, encoding: 'utf8' }).filter((f) =>
+    f.endsWith('.yaml'),
+  );
 
 /** Files both packages ship, with their modes; the unit's directory differs (see each block). */
 function expectedFiles(unitDir: string): Record<string, string> {
@@ -28,6 +32,7 @@ function expectedFiles(unitDir: string): Record<string, string> {
     ...Object.fromEntries(
       examples().map((e) => [`/usr/lib/nodewarden/examples/policies/${e}`, '-rw-r--r--']),
     ),
+    ...Object.fromEntries(manifests().map((m) => [`/usr/lib/nodewarden/manifests/${m}`, '-rw-r--r--'])),
     '/etc/nodewarden/config.yaml': '-rw-r--r--',
     '/etc/nodewarden/policies.d': 'drwxr-x---',
     [`${unitDir}/nodewarden.service`]: '-rw-r--r--',

@@ -23,6 +23,7 @@ const INPUTS = [
   'host-policies',
   'model',
   'packaging',
+  'manifests',
   'systemd',
   'docs',
   'README.md',
