@@ -6,6 +6,13 @@
  * node and sends it back out (XDP_TX, or a redirect to another device).
  * Everything else goes on to the stack untouched.
  *
+ * It is also the L2 responder of nodes with DSR: a device has one XDP
+ * program, and the node that owns a VIP on the LAN is the one that forwards
+ * its traffic. So it answers ARP and neighbour solicitations for nw_l2_owned
+ * first (lib/l2_responder.h, the maps shared with bpf/l2_responder.c by pinned
+ * name), and forwards what the responder passes. Each part does nothing while
+ * its maps have no entries.
+ *
  * nw_dsr_decap runs at tc ingress on backend nodes: it strips the outer header
  * of packets from known load-balancer nodes, so the stack sees the client's
  * packet to the VIP and answers it directly, with the VIP as source. It also
@@ -13,6 +20,7 @@
 #include "common.h"
 #include "parse.h"
 #include "dsr.h"
+#include "l2_responder.h"
 #include <linux/if_arp.h>
 
 #ifndef BPF_FIB_LOOKUP_SRC
@@ -152,8 +160,7 @@ static __always_inline long nw_dsr_fib(struct xdp_md *ctx, struct nw_dsr_backend
 SEC("xdp")
 int nw_dsr_xdp(struct xdp_md *ctx)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
+	void *data, *data_end;
 	struct nw_packet pkt = {};
 	struct nw_dsr_vip_key vk = {};
 	struct nw_dsr_flow_key fk = {};
@@ -168,6 +175,15 @@ int nw_dsr_xdp(struct xdp_md *ctx)
 	long rc;
 	int v4;
 
+	rc = nw_l2_respond_frame(ctx);
+	if (rc != XDP_PASS)
+		return rc;
+	/* Read after the responder, and make the compiler load them again: the
+	 * verifier tracks no packet pointer through the 32-bit copy it would
+	 * otherwise keep of the responder's loads. */
+	asm volatile("" ::: "memory");
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
 	if (nw_parse_frame(data, data_end, &pkt) != NW_PARSE_OK)
 		return XDP_PASS;
 #ifdef NW_DSR_BENCH_RESTORE

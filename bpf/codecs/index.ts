@@ -33,6 +33,9 @@ export const MAP_LAYOUTS: readonly MapLayout[] = [
   { object: 'firewall', map: fw.FIREWALL_MAPS.eventRate, key: packetCounterKey, value: fw.rateWindow },
   { object: 'l2_responder', map: L2_MAPS.owned, key: l2Key, value: l2Entry },
   { object: 'l2_responder', map: L2_MAPS.stats, key: l2Key, value: l2Stats },
+  // nw_dsr_xdp runs the responder too: same maps, pinned by name, shared by both objects.
+  { object: 'dsr', map: L2_MAPS.owned, key: l2Key, value: l2Entry },
+  { object: 'dsr', map: L2_MAPS.stats, key: l2Key, value: l2Stats },
   { object: 'dsr', map: dsr.DSR_MAPS.vips, key: dsr.dsrVipKey, value: dsr.dsrVip },
   { object: 'dsr', map: dsr.DSR_MAPS.flows, key: dsr.dsrFlowKey, value: dsr.dsrBackend },
   { object: 'dsr', map: dsr.DSR_MAPS.backends, key: dsr.dsrBackend, value: dsr.dsrNexthop },
