@@ -79,8 +79,8 @@ describe('DSR', () => {
   it('every node runs the DSR programs; the backends hold the VIPs as local routes', async () => {
     const lb = await lbDaemon.status();
     expect(lb.attachments.filter((a) => a.program.startsWith('nw_dsr'))).toEqual([
-      expect.objectContaining({ hook: 'xdp', program: 'nw_dsr_xdp', state: 'attached' }),
       expect.objectContaining({ hook: 'tc-ingress', program: 'nw_dsr_decap', state: 'attached' }),
+      expect.objectContaining({ hook: 'xdp', program: 'nw_dsr_xdp', state: 'attached' }),
     ]);
     expect(lb.services!.dsr!.tables.map((t) => t.service)).toEqual(['default/web/IPv4', 'default/web/IPv6']);
     expect(lb.services!.dsr!.localVips).toEqual([]);
