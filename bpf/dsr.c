@@ -87,20 +87,52 @@ static __always_inline __u16 nw_ipv4_csum(struct iphdr *ip)
  * still a backend, else the Maglev table's. Returns the backend's entry in
  * nw_dsr_backends (its next hop), or NULL when there is none; *stat says how
  * it was chosen. */
+/* The flow table's key: a 64-bit multiply-xorshift over the tuple's five
+ * 64-bit words. A few instructions per word; collisions are caught by the
+ * tuple stored in the entry. */
+static __always_inline __u64 nw_flow_key64(const struct nw_dsr_flow_key *key)
+{
+	const __u64 *w = (const __u64 *)key;
+	__u64 h = 0x4e57;
+	int i;
+
+#pragma unroll
+	for (i = 0; i < (int)(sizeof(*key) / 8); i++) {
+		h ^= w[i];
+		h *= 0x9e3779b97f4a7c15ULL;
+		h ^= h >> 29;
+	}
+	return h;
+}
+
+static __always_inline int nw_same_tuple(const struct nw_dsr_flow_key *a, const struct nw_dsr_flow_key *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
+}
+
+/* Chooses the backend of a flow: the one it already has while that node is
+ * still a backend, else the Maglev table's. Returns the backend's entry in
+ * nw_dsr_backends (its next hop), or NULL when there is none; *stat says how
+ * it was chosen. */
 static __always_inline struct nw_dsr_nexthop *nw_pick_backend(struct nw_dsr_vip *vip,
 							       struct nw_dsr_flow_key *fk,
 							       struct nw_dsr_backend *out, __u32 *stat)
 {
-	struct nw_dsr_backend *b = bpf_map_lookup_elem(&nw_dsr_flows, fk);
+	__u64 key = nw_flow_key64(fk);
+	struct nw_dsr_flow *flow = bpf_map_lookup_elem(&nw_dsr_flows64, &key);
+	struct nw_dsr_flow fresh;
+	struct nw_dsr_backend *b;
 	struct nw_dsr_nexthop *nh;
 	__u32 service = vip->service;
 	__u32 slot;
 	void *table;
 
-	if (b) {
-		nh = bpf_map_lookup_elem(&nw_dsr_backends, b);
+	if (flow && nw_same_tuple(&flow->tuple, fk)) {
+		nh = bpf_map_lookup_elem(&nw_dsr_backends, &flow->backend);
 		if (nh) {
-			__builtin_memcpy(out, b, sizeof(*out));
+			__builtin_memcpy(out, &flow->backend, sizeof(*out));
 			*stat = NW_DSR_FLOW_HIT;
 			return nh;
 		}
@@ -108,6 +140,8 @@ static __always_inline struct nw_dsr_nexthop *nw_pick_backend(struct nw_dsr_vip 
 	table = bpf_map_lookup_elem(&nw_dsr_maglev, &service);
 	if (!table)
 		return NULL;
+	/* murmur3 for the slot, as before the 64-bit flow key: every load
+	 * balancer, old or new, sends a flow to the same backend. */
 	slot = nw_flow_hash(fk) % NW_MAGLEV_SIZE;
 	b = bpf_map_lookup_elem(table, &slot);
 	if (!b || nw_is_zero(b->addr))
@@ -116,7 +150,9 @@ static __always_inline struct nw_dsr_nexthop *nw_pick_backend(struct nw_dsr_vip 
 	if (!nh)
 		return NULL;
 	__builtin_memcpy(out, b, sizeof(*out));
-	bpf_map_update_elem(&nw_dsr_flows, fk, out, BPF_ANY);
+	__builtin_memcpy(&fresh.tuple, fk, sizeof(*fk));
+	__builtin_memcpy(&fresh.backend, b, sizeof(*b));
+	bpf_map_update_elem(&nw_dsr_flows64, &key, &fresh, BPF_ANY);
 	*stat = NW_DSR_PICKED;
 	return nh;
 }

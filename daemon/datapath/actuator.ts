@@ -6,6 +6,7 @@
  */
 import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { LEGACY_DSR_FLOWS_MAP } from '../../bpf/codecs/dsr.js';
 import {
   CounterSlot,
   PACKET_COUNTERS_MAP,
@@ -121,7 +122,11 @@ export class Datapath {
 
   /** DSR's object, its maps pinned beside the others. */
   dsr(): BpfObject {
-    this.dsrObject ??= BpfObject.load(bpfObjectPath('dsr'), { pinDir: this.options.pinDir });
+    if (!this.dsrObject) {
+      this.dsrObject = BpfObject.load(bpfObjectPath('dsr'), { pinDir: this.options.pinDir });
+      // An earlier version's flow table (40-byte keys, ~25 MB): no program uses it any more.
+      rmSync(join(this.options.pinDir, LEGACY_DSR_FLOWS_MAP), { force: true });
+    }
     return this.dsrObject;
   }
 
