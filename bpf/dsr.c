@@ -83,10 +83,6 @@ static __always_inline __u16 nw_ipv4_csum(struct iphdr *ip)
 	return ~sum;
 }
 
-/* Chooses the backend of a flow: the one it already has while that node is
- * still a backend, else the Maglev table's. Returns the backend's entry in
- * nw_dsr_backends (its next hop), or NULL when there is none; *stat says how
- * it was chosen. */
 /* The flow table's key: a 64-bit multiply-xorshift over the tuple's five
  * 64-bit words. A few instructions per word; collisions are caught by the
  * tuple stored in the entry. */
