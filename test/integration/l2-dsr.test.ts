@@ -6,9 +6,10 @@
  * IPIP/IP6IP6; the replies come straight back from the backends. Also: a node
  * upgraded from the two-program layout (a pinned link named after the L2
  * responder) has its link taken over in place; a restarted daemon adopts the
- * link; switching DSR off swaps the program in the same link and the node
+ * link; the previous version's DSR flow table is unpinned; switching DSR off swaps the program in the same link and the node
  * keeps answering ARP.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -142,6 +143,22 @@ beforeAll(async () => {
   } finally {
     responder.close();
   }
+  // And the previous version's DSR flow table (40-byte tuple keys), which the 64-bit-key table replaced.
+  execFileSync('bpftool', [
+    'map',
+    'create',
+    join(lbPinDir(), 'nw_dsr_flows'),
+    'type',
+    'lru_hash',
+    'key',
+    '40',
+    'value',
+    '16',
+    'entries',
+    '16',
+    'name',
+    'nw_dsr_flows',
+  ]);
 }, 120_000);
 
 afterAll(async () => {
@@ -156,8 +173,11 @@ describe('one node is the L2 owner and the DSR load balancer of a VIP', () => {
   it("takes over the previous version's responder link in place: one XDP program, both jobs", async () => {
     const legacy = join(lbPinDir(), 'links', 'xdp-eth0-nw_l2_respond');
     const before = pinnedLinkInfo(legacy);
+    const legacyFlows = join(lbPinDir(), 'nw_dsr_flows');
+    expect(existsSync(legacyFlows)).toBe(true);
     lbFiles = daemonFiles(lbConfig(true));
     lbDaemon = await startDaemon(lb, lbFiles, lbPinDir());
+    expect(existsSync(legacyFlows)).toBe(false);
 
     expect(existsSync(legacy)).toBe(false);
     expect(pinnedLinkInfo(xdpLinkPin()).id).toBe(before.id);
