@@ -5,9 +5,9 @@
  * the neighbour requests and hands the client's TCP flows to two backends in
  * IPIP/IP6IP6; the replies come straight back from the backends. Also: a node
  * upgraded from the two-program layout (a pinned link named after the L2
- * responder) has its link taken over in place; a restarted daemon adopts the
- * link; the previous version's DSR flow table is unpinned; switching DSR off swaps the program in the same link and the node
- * keeps answering ARP.
+ * responder) has its link taken over in place and its 40-byte-key DSR flow
+ * table unpinned; a restarted daemon adopts the link; switching DSR off swaps
+ * the program in the same link and the node keeps answering ARP.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
