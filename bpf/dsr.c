@@ -6,6 +6,13 @@
  * node and sends it back out (XDP_TX, or a redirect to another device).
  * Everything else goes on to the stack untouched.
  *
+ * It is also the L2 responder of nodes with DSR: a device has one XDP
+ * program, and the node that owns a VIP on the LAN is the one that forwards
+ * its traffic. So it answers ARP and neighbour solicitations for nw_l2_owned
+ * first (lib/l2_responder.h, the maps shared with bpf/l2_responder.c by pinned
+ * name), and forwards what the responder passes. Each part does nothing while
+ * its maps have no entries.
+ *
  * nw_dsr_decap runs at tc ingress on backend nodes: it strips the outer header
  * of packets from known load-balancer nodes, so the stack sees the client's
  * packet to the VIP and answers it directly, with the VIP as source. It also
@@ -13,6 +20,7 @@
 #include "common.h"
 #include "parse.h"
 #include "dsr.h"
+#include "l2_responder.h"
 #include <linux/if_arp.h>
 
 #ifndef BPF_FIB_LOOKUP_SRC
@@ -75,6 +83,31 @@ static __always_inline __u16 nw_ipv4_csum(struct iphdr *ip)
 	return ~sum;
 }
 
+/* The flow table's key: a 64-bit multiply-xorshift over the tuple's five
+ * 64-bit words. A few instructions per word; collisions are caught by the
+ * tuple stored in the entry. */
+static __always_inline __u64 nw_flow_key64(const struct nw_dsr_flow_key *key)
+{
+	const __u64 *w = (const __u64 *)key;
+	__u64 h = 0x4e57;
+	int i;
+
+#pragma unroll
+	for (i = 0; i < (int)(sizeof(*key) / 8); i++) {
+		h ^= w[i];
+		h *= 0x9e3779b97f4a7c15ULL;
+		h ^= h >> 29;
+	}
+	return h;
+}
+
+static __always_inline int nw_same_tuple(const struct nw_dsr_flow_key *a, const struct nw_dsr_flow_key *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
+}
+
 /* Chooses the backend of a flow: the one it already has while that node is
  * still a backend, else the Maglev table's. Returns the backend's entry in
  * nw_dsr_backends (its next hop), or NULL when there is none; *stat says how
@@ -83,16 +116,19 @@ static __always_inline struct nw_dsr_nexthop *nw_pick_backend(struct nw_dsr_vip 
 							       struct nw_dsr_flow_key *fk,
 							       struct nw_dsr_backend *out, __u32 *stat)
 {
-	struct nw_dsr_backend *b = bpf_map_lookup_elem(&nw_dsr_flows, fk);
+	__u64 key = nw_flow_key64(fk);
+	struct nw_dsr_flow *flow = bpf_map_lookup_elem(&nw_dsr_flows64, &key);
+	struct nw_dsr_flow fresh;
+	struct nw_dsr_backend *b;
 	struct nw_dsr_nexthop *nh;
 	__u32 service = vip->service;
 	__u32 slot;
 	void *table;
 
-	if (b) {
-		nh = bpf_map_lookup_elem(&nw_dsr_backends, b);
+	if (flow && nw_same_tuple(&flow->tuple, fk)) {
+		nh = bpf_map_lookup_elem(&nw_dsr_backends, &flow->backend);
 		if (nh) {
-			__builtin_memcpy(out, b, sizeof(*out));
+			__builtin_memcpy(out, &flow->backend, sizeof(*out));
 			*stat = NW_DSR_FLOW_HIT;
 			return nh;
 		}
@@ -100,6 +136,8 @@ static __always_inline struct nw_dsr_nexthop *nw_pick_backend(struct nw_dsr_vip 
 	table = bpf_map_lookup_elem(&nw_dsr_maglev, &service);
 	if (!table)
 		return NULL;
+	/* murmur3 for the slot, as before the 64-bit flow key: every load
+	 * balancer, old or new, sends a flow to the same backend. */
 	slot = nw_flow_hash(fk) % NW_MAGLEV_SIZE;
 	b = bpf_map_lookup_elem(table, &slot);
 	if (!b || nw_is_zero(b->addr))
@@ -108,7 +146,9 @@ static __always_inline struct nw_dsr_nexthop *nw_pick_backend(struct nw_dsr_vip 
 	if (!nh)
 		return NULL;
 	__builtin_memcpy(out, b, sizeof(*out));
-	bpf_map_update_elem(&nw_dsr_flows, fk, out, BPF_ANY);
+	__builtin_memcpy(&fresh.tuple, fk, sizeof(*fk));
+	__builtin_memcpy(&fresh.backend, b, sizeof(*b));
+	bpf_map_update_elem(&nw_dsr_flows64, &key, &fresh, BPF_ANY);
 	*stat = NW_DSR_PICKED;
 	return nh;
 }
@@ -152,8 +192,7 @@ static __always_inline long nw_dsr_fib(struct xdp_md *ctx, struct nw_dsr_backend
 SEC("xdp")
 int nw_dsr_xdp(struct xdp_md *ctx)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
+	void *data, *data_end;
 	struct nw_packet pkt = {};
 	struct nw_dsr_vip_key vk = {};
 	struct nw_dsr_flow_key fk = {};
@@ -168,6 +207,15 @@ int nw_dsr_xdp(struct xdp_md *ctx)
 	long rc;
 	int v4;
 
+	rc = nw_l2_respond_frame(ctx);
+	if (rc != XDP_PASS)
+		return rc;
+	/* Read after the responder, and make the compiler load them again: the
+	 * verifier tracks no packet pointer through the 32-bit copy it would
+	 * otherwise keep of the responder's loads. */
+	asm volatile("" ::: "memory");
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
 	if (nw_parse_frame(data, data_end, &pkt) != NW_PARSE_OK)
 		return XDP_PASS;
 #ifdef NW_DSR_BENCH_RESTORE

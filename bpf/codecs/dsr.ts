@@ -4,7 +4,7 @@ import { be16, bytes, struct, u8, u16, u32, u64 } from '../codec.js';
 export const DSR_MAPS = {
   vips: 'nw_dsr_vips',
   maglev: 'nw_dsr_maglev',
-  flows: 'nw_dsr_flows',
+  flows: 'nw_dsr_flows64',
   backends: 'nw_dsr_backends',
   lbNodes: 'nw_dsr_lb_nodes',
   localVips: 'nw_dsr_local_vips',
@@ -64,6 +64,31 @@ export const dsrFlowKey = struct<DsrFlowKey>('nw_dsr_flow_key', {
   proto: u8,
   pad: bytes(3),
 });
+
+/** A flow table entry: the flow's full tuple (checked on every hit) and its backend. */
+export const dsrFlow = struct<{ tuple: DsrFlowKey; backend: { addr: Uint8Array } }>('nw_dsr_flow', {
+  tuple: dsrFlowKey,
+  backend: dsrBackend,
+});
+
+/** The flow table of earlier versions (40-byte tuple keys); its pin is removed on upgrade. */
+export const LEGACY_DSR_FLOWS_MAP = 'nw_dsr_flows';
+
+const FLOW_KEY_MULTIPLIER = 0x9e3779b97f4a7c15n;
+const U64 = (1n << 64n) - 1n;
+
+/** nw_flow_key64 in dsr.c: the flow table's key for a tuple (tests plant entries with it). */
+export function flowKey64(tuple: DsrFlowKey): bigint {
+  const bytes = Buffer.alloc(dsrFlowKey.size);
+  dsrFlowKey.encode(tuple, bytes, 0);
+  let h = 0x4e57n;
+  for (let off = 0; off < bytes.length; off += 8) {
+    h ^= bytes.readBigUInt64LE(off);
+    h = (h * FLOW_KEY_MULTIPLIER) & U64;
+    h ^= h >> 29n;
+  }
+  return h;
+}
 
 /** A backend's cached next hop (the value of nw_dsr_backends); all zero is "expired". */
 export interface DsrNexthop {

@@ -3,7 +3,7 @@
  * checks each entry against the BTF that clang emitted for the object, so a
  * field added on one side only fails the tests instead of corrupting a map.
  */
-import type { FieldLayout } from '../codec.js';
+import { type FieldLayout, u64 } from '../codec.js';
 import * as dsr from './dsr.js';
 import * as fw from './firewall.js';
 import { L2_MAPS, l2Entry, l2Key, l2Stats } from './l2.js';
@@ -33,8 +33,11 @@ export const MAP_LAYOUTS: readonly MapLayout[] = [
   { object: 'firewall', map: fw.FIREWALL_MAPS.eventRate, key: packetCounterKey, value: fw.rateWindow },
   { object: 'l2_responder', map: L2_MAPS.owned, key: l2Key, value: l2Entry },
   { object: 'l2_responder', map: L2_MAPS.stats, key: l2Key, value: l2Stats },
+  // nw_dsr_xdp runs the responder too: same maps, pinned by name, shared by both objects.
+  { object: 'dsr', map: L2_MAPS.owned, key: l2Key, value: l2Entry },
+  { object: 'dsr', map: L2_MAPS.stats, key: l2Key, value: l2Stats },
   { object: 'dsr', map: dsr.DSR_MAPS.vips, key: dsr.dsrVipKey, value: dsr.dsrVip },
-  { object: 'dsr', map: dsr.DSR_MAPS.flows, key: dsr.dsrFlowKey, value: dsr.dsrBackend },
+  { object: 'dsr', map: dsr.DSR_MAPS.flows, key: u64, value: dsr.dsrFlow },
   { object: 'dsr', map: dsr.DSR_MAPS.backends, key: dsr.dsrBackend, value: dsr.dsrNexthop },
   { object: 'dsr', map: dsr.DSR_MAPS.lbNodes, key: dsr.dsrBackend, value: packetCounterKey },
   { object: 'dsr', map: dsr.DSR_MAPS.localVips, key: dsr.dsrBackend, value: packetCounterKey },

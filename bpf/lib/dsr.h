@@ -78,15 +78,26 @@ struct {
 	__array(values, struct nw_dsr_maglev_table);
 } nw_dsr_maglev SEC(".maps");
 
+/* A flow's entry: its full 5-tuple, checked on every hit (two flows may share
+ * a 64-bit hash), and its backend. */
+struct nw_dsr_flow {
+	struct nw_dsr_flow_key tuple;
+	struct nw_dsr_backend backend;
+};
+
 /* Flows keep their backend when the backend set changes, as long as that
- * backend is still in nw_dsr_backends. */
+ * backend is still in nw_dsr_backends. Keyed by a 64-bit hash of the 5-tuple:
+ * the kernel hashes and compares 8 key bytes instead of 40, which is most of
+ * the lookup's cost. A flow whose entry holds another tuple is a miss and
+ * takes the entry over. (Named apart from nw_dsr_flows, the 40-byte-key table
+ * of earlier versions, whose pin the daemon removes.) */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, NW_DSR_FLOWS_MAX);
-	__type(key, struct nw_dsr_flow_key);
-	__type(value, struct nw_dsr_backend);
+	__type(key, __u64);
+	__type(value, struct nw_dsr_flow);
 	NW_PIN_BY_NAME;
-} nw_dsr_flows SEC(".maps");
+} nw_dsr_flows64 SEC(".maps");
 
 /* A set of addresses: address → 1. */
 #define NW_DSR_ADDRESS_SET(name, max)                     \

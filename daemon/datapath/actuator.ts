@@ -4,8 +4,9 @@
  * planned program, and detaches pinned links the plan no longer has. Every
  * error is kept per attachment for status; one bad device does not stop the rest.
  */
-import { readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { LEGACY_DSR_FLOWS_MAP } from '../../bpf/codecs/dsr.js';
 import {
   CounterSlot,
   PACKET_COUNTERS_MAP,
@@ -94,6 +95,7 @@ export class Datapath {
     try {
       const program = (item.object === 'dsr' ? this.dsr() : this.objects[item.object]).program(item.program);
       const pinPath = join(this.linkDir, item.pinName);
+      takeOverLegacyPin(this.linkDir, item);
       const attachment =
         item.hook === 'xdp'
           ? attachXdp({ program, ifname: item.ifname, mode: this.options.xdpMode, pinPath })
@@ -120,7 +122,11 @@ export class Datapath {
 
   /** DSR's object, its maps pinned beside the others. */
   dsr(): BpfObject {
-    this.dsrObject ??= BpfObject.load(bpfObjectPath('dsr'), { pinDir: this.options.pinDir });
+    if (!this.dsrObject) {
+      this.dsrObject = BpfObject.load(bpfObjectPath('dsr'), { pinDir: this.options.pinDir });
+      // An earlier version's flow table (40-byte keys, ~25 MB): no program uses it any more.
+      rmSync(join(this.options.pinDir, LEGACY_DSR_FLOWS_MAP), { force: true });
+    }
     return this.dsrObject;
   }
 
@@ -147,6 +153,20 @@ export class Datapath {
     this.objects.l2_responder.close();
     this.dsrObject?.close();
   }
+}
+
+/**
+ * Upgrade from a version that pinned a device's XDP link under the program's
+ * name: the first such pin becomes this attachment's, so the attach adopts the
+ * live link and swaps its program in place (a new link would fail with EBUSY,
+ * as a device has one XDP program). Others are left for apply's sweep.
+ */
+function takeOverLegacyPin(linkDir: string, item: PlannedAttachment): void {
+  const pinPath = join(linkDir, item.pinName);
+  if (existsSync(pinPath)) return;
+  const legacy = item.legacyPinNames?.map((name) => join(linkDir, name)).find((path) => existsSync(path));
+  // bpffs supports rename within the file system: the link stays attached throughout.
+  if (legacy) renameSync(legacy, pinPath);
 }
 
 function listDir(dir: string): string[] {

@@ -17,6 +17,8 @@ export interface PlannedAttachment {
   pinName: string;
   /** tc clsact fallback: the filter priority, unique per program on a hook. */
   tcPriority: number;
+  /** Pins an earlier version used for this attachment: taken over, not left to block the hook. */
+  legacyPinNames?: readonly string[];
 }
 
 /**
@@ -35,7 +37,13 @@ export const DEVICE_PROGRAMS: readonly {
   { object: 'firewall', program: 'nw_fw_egress', hook: 'tc-egress', tcPriority: 2 },
 ];
 
-/** The L2 responder, on the interfaces that announce LoadBalancer IPs (XDP: tcx programs are unaffected). */
+/**
+ * The XDP program of a device: a device has exactly one. Without DSR the
+ * announcing interfaces run the L2 responder. With DSR every device runs
+ * nw_dsr_xdp, which answers ARP/NDP for owned IPs first and forwards VIP
+ * traffic after (the L2 owner of a VIP is the node that must forward it); its
+ * object is loaded only then, so nodes without DSR never allocate its maps.
+ */
 export const L2_PROGRAM = {
   object: 'l2_responder',
   program: 'nw_l2_respond',
@@ -43,15 +51,33 @@ export const L2_PROGRAM = {
   tcPriority: 0,
 } as const;
 
+export const DSR_XDP_PROGRAM = { object: 'dsr', program: 'nw_dsr_xdp', hook: 'xdp', tcPriority: 0 } as const;
+
+/** Both XDP programs answer ARP/NDP for the entries of the responder map. */
+export const NEIGHBOUR_RESPONDERS: ReadonlySet<string> = new Set([
+  L2_PROGRAM.program,
+  DSR_XDP_PROGRAM.program,
+]);
+
 /**
- * DSR's programs, on every device while some service uses DSR: XDP forwards
- * VIP traffic on load-balancer nodes; the decapsulation runs after the firewall,
- * which sees (and system-allows) the encapsulated packets from load-balancer nodes.
+ * DSR's programs on every device while some service uses DSR (besides its XDP
+ * program above): the decapsulation runs after the firewall, which sees (and
+ * system-allows) the encapsulated packets from load-balancer nodes.
  */
 export const DSR_PROGRAMS: typeof DEVICE_PROGRAMS = [
-  { object: 'dsr', program: 'nw_dsr_xdp', hook: 'xdp', tcPriority: 0 },
   { object: 'dsr', program: 'nw_dsr_decap', hook: 'tc-ingress', tcPriority: 3 },
 ];
+
+/**
+ * The pinned link of a device's XDP program is named after the device only, so
+ * a change of program (DSR switched on or off) swaps it in place with
+ * bpf_link_update: the responder never stops answering.
+ */
+export const xdpPinName = (ifname: string): string => `xdp-${ifname}`;
+
+/** Pins of earlier versions, one per XDP program; the actuator takes them over. */
+export const legacyXdpPinNames = (ifname: string): string[] =>
+  [...NEIGHBOUR_RESPONDERS].map((program) => `xdp-${ifname}-${program}`);
 
 export function planAttachments(
   devices: readonly string[],
@@ -65,9 +91,18 @@ export function planAttachments(
       plan.push({ object, program, ifname, hook, pinName: `${hook}-${ifname}-${program}`, tcPriority });
     }
   }
-  for (const ifname of [...new Set(l2Devices)].sort()) {
-    const { object, program, hook, tcPriority } = L2_PROGRAM;
-    plan.push({ object, program, ifname, hook, pinName: `${hook}-${ifname}-${program}`, tcPriority });
+  const xdpDevices = options.dsr ? [...devices, ...l2Devices] : l2Devices;
+  const { object, program, hook, tcPriority } = options.dsr ? DSR_XDP_PROGRAM : L2_PROGRAM;
+  for (const ifname of [...new Set(xdpDevices)].sort()) {
+    plan.push({
+      object,
+      program,
+      ifname,
+      hook,
+      pinName: xdpPinName(ifname),
+      tcPriority,
+      legacyPinNames: legacyXdpPinNames(ifname),
+    });
   }
   return plan;
 }

@@ -11,7 +11,7 @@ import type { L2Announcement, L2Settings } from '../../announcers/l2/model.js';
 import { type L2InterfacePlan, type L2IpState, type L2Plan, planL2 } from '../../announcers/l2/plan.js';
 import type { L2Config } from '../config/schema.js';
 import type { AttachmentStatus } from '../datapath/actuator.js';
-import { L2_PROGRAM } from '../datapath/plan.js';
+import { NEIGHBOUR_RESPONDERS } from '../datapath/plan.js';
 import type { Logger } from '../log.js';
 import { arpHazards, readArpFacts } from './arp-hazards.js';
 import { readInterfaceFacts } from './interfaces.js';
@@ -94,7 +94,7 @@ export class L2Manager {
     if (!config) return;
     this.attached = new Set(
       attachments
-        .filter((a) => a.program === L2_PROGRAM.program && a.hook === 'xdp' && a.state === 'attached')
+        .filter((a) => NEIGHBOUR_RESPONDERS.has(a.program) && a.hook === 'xdp' && a.state === 'attached')
         .map((a) => a.ifname),
     );
     const entries = this.plan.entries.filter((e) => this.attached.has(e.ifname));

@@ -7,7 +7,8 @@
  * defined verdict, with non-VIP packets always passed unchanged.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DSR_MAPS, dsrBackend, dsrFlowKey } from '../../bpf/codecs/dsr.js';
+import { u64 } from '../../bpf/codec.js';
+import { DSR_MAPS, dsrFlow, flowKey64 } from '../../bpf/codecs/dsr.js';
 import { BpfMap, BpfObject, type BpfProgram, inNetns, testRun } from '../../bpf/index.js';
 import { DsrMaps } from '../../daemon/services/dsr-maps.js';
 import { planDsr } from '../../services/dsr-plan.js';
@@ -153,7 +154,7 @@ describe('nw_dsr_xdp known answers', () => {
     expect(Array.from({ length: 200 }, (_, i) => backendOf(20000 + i))).toEqual(first);
 
     // B2 leaves: its flows move to B1, B1's flows stay (from the flow table).
-    const flows = new BpfMap(dsr.map(DSR_MAPS.flows), dsrFlowKey, dsrBackend);
+    const flows = new BpfMap(dsr.map(DSR_MAPS.flows), u64, dsrFlow);
     const before = BigInt(maps.readStats().flowHit);
     maps.apply(
       planDsr([service({ backendNodes: [B1.v4, B1.v6] })], {
@@ -172,6 +173,36 @@ describe('nw_dsr_xdp known answers', () => {
     expect(Array.from({ length: 200 }, (_, i) => backendOf(20000 + i))).toEqual(first.map(() => B1.v4));
     const fresh = Array.from({ length: 200 }, (_, i) => backendOf(30000 + i));
     expect(new Set(fresh)).toEqual(new Set([B1.v4, B2.v4]));
+  });
+
+  it('a flow entry under the same 64-bit key but for another tuple is not followed, and is taken over', () => {
+    applyDefault();
+    const flows = new BpfMap(dsr.map(DSR_MAPS.flows), u64, dsrFlow);
+    const sport = 41234;
+    const tuple = {
+      saddr: addressBytes(`::ffff:${CLIENT.v4}`),
+      daddr: addressBytes(`::ffff:${VIP.v4}`),
+      sport,
+      dport: 80,
+      proto: 6,
+      pad: new Uint8Array(3),
+    };
+    const key = flowKey64(tuple);
+    const backendOf = () =>
+      runXdp(tcpFrame(CLIENT.v4, VIP.v4, sport))
+        .output.subarray(30, 34)
+        .join('.');
+    const maglevPick = backendOf();
+    const otherBackend = maglevPick === B1.v4 ? B2.v4 : B1.v4;
+    const backend = { addr: addressBytes(`::ffff:${otherBackend}`) };
+    // Control: an entry with this very tuple is followed (the key function matches the C one).
+    flows.update(key, { tuple, backend });
+    expect(backendOf()).toBe(otherBackend);
+    // A colliding flow's entry: another source port under the same key. Not followed; overwritten.
+    flows.update(key, { tuple: { ...tuple, sport: sport + 1 }, backend });
+    expect(backendOf()).toBe(maglevPick);
+    expect(flows.lookup(key)?.tuple.sport).toBe(sport);
+    expect(Buffer.from(flows.lookup(key)!.backend.addr)).toEqual(addressBytes(`::ffff:${maglevPick}`));
   });
 
   it('passes everything that is not VIP traffic it can forward, unchanged', () => {

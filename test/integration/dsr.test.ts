@@ -17,6 +17,7 @@ import { type DaemonFiles, type DaemonInstance, startDaemon } from '../support/d
 import {
   ADDR,
   buildDsrTopology,
+  captureOnPort,
   type DsrTopology,
   dsrConfig,
   NODE_PORT,
@@ -71,23 +72,15 @@ s.send('hello', ${port}, '${address}');`;
 
 /** Packets tcpdump saw on the switch port towards the load-balancer node. */
 async function captureAtLb(filter: string, during: () => Promise<void>): Promise<number> {
-  const dump = topo.lan.switchHost.spawn(['tcpdump', '-i', topo.lbPort, '-n', '-l', filter]);
-  await dump.waitForOutput(/listening on/);
-  await during();
-  await new Promise((r) => setTimeout(r, 300));
-  dump.kill('SIGINT');
-  await dump.exited;
-  const m = /(\d+) packets? captured/.exec(dump.output);
-  if (!m) throw new Error(`tcpdump printed no summary: ${dump.output}`);
-  return Number(m[1]);
+  return captureOnPort(topo.lan, topo.lbPort, filter, during);
 }
 
 describe('DSR', () => {
   it('every node runs the DSR programs; the backends hold the VIPs as local routes', async () => {
     const lb = await lbDaemon.status();
     expect(lb.attachments.filter((a) => a.program.startsWith('nw_dsr'))).toEqual([
-      expect.objectContaining({ hook: 'xdp', program: 'nw_dsr_xdp', state: 'attached' }),
       expect.objectContaining({ hook: 'tc-ingress', program: 'nw_dsr_decap', state: 'attached' }),
+      expect.objectContaining({ hook: 'xdp', program: 'nw_dsr_xdp', state: 'attached' }),
     ]);
     expect(lb.services!.dsr!.tables.map((t) => t.service)).toEqual(['default/web/IPv4', 'default/web/IPv6']);
     expect(lb.services!.dsr!.localVips).toEqual([]);
@@ -214,7 +207,7 @@ describe('DSR', () => {
     await be1.process.exited;
     const out = JSON.parse((await be1.cli(['cleanup', '-o', 'json'])).stdout) as { removed: string[] };
     expect(out.removed).toContain(`local route ${ADDR.vip.v4} (DSR VIP)`);
-    expect(out.removed).toContain('link xdp-eth0-nw_dsr_xdp');
+    expect(out.removed).toContain('link xdp-eth0');
     const routes = await topo.be1.exec(['ip', 'route', 'show', 'table', 'local', 'proto', '78']);
     expect(routes.stdout).toBe('');
   });

@@ -68,9 +68,15 @@ for (const address of udpAddresses.split(',')) {
 setTimeout(() => console.log('serving'), 200);
 `;
 
-export async function buildDsrTopology(lab: Lab): Promise<DsrTopology> {
+/** A temporary directory with the JSON server script, for `serve` (remove it when done). */
+export function serverScriptDir(): string {
   const scriptDir = mkdtempSync(join(tmpdir(), 'nw-dsr-'));
   writeFileSync(join(scriptDir, 'server.cjs'), SERVER);
+  return scriptDir;
+}
+
+export async function buildDsrTopology(lab: Lab): Promise<DsrTopology> {
+  const scriptDir = serverScriptDir();
   const client = await lab.host('client');
   const router = await lab.host('router');
   const lb = await lab.host('lb');
@@ -158,7 +164,26 @@ table inet nwtest {
   };
 }
 
-async function serve(scriptDir: string, host: Host, name: string, udp: string, ports: number[]) {
+/** Packets matching `filter` that tcpdump saw on `port` of `bridge` while `during` ran. */
+export async function captureOnPort(
+  bridge: Bridge,
+  port: string,
+  filter: string,
+  during: () => Promise<void>,
+): Promise<number> {
+  const dump = bridge.switchHost.spawn(['tcpdump', '-i', port, '-n', '-l', filter]);
+  await dump.waitForOutput(/listening on/);
+  await during();
+  await new Promise((r) => setTimeout(r, 300));
+  dump.kill('SIGINT');
+  await dump.exited;
+  const m = /(\d+) packets? captured/.exec(dump.output);
+  if (!m) throw new Error(`tcpdump printed no summary: ${dump.output}`);
+  return Number(m[1]);
+}
+
+/** The JSON server on `host`: UDP as `port@address,…`, HTTP on `ports`. */
+export async function serve(scriptDir: string, host: Host, name: string, udp: string, ports: number[]) {
   const [udpPort, udpAddresses] = udp.split('@') as [string, string];
   const script = join(scriptDir, 'server.cjs');
   const proc = host.spawn(['node', script, name, udpPort, udpAddresses, ...ports.map(String)]);

@@ -215,27 +215,49 @@ describe('bonds', () => {
 });
 
 describe('planAttachments with L2 devices', () => {
+  const xdp = (ifname: string, object: string, program: string) => ({
+    object,
+    program,
+    ifname,
+    hook: 'xdp',
+    pinName: `xdp-${ifname}`,
+    tcPriority: 0,
+    legacyPinNames: [`xdp-${ifname}-nw_l2_respond`, `xdp-${ifname}-nw_dsr_xdp`],
+  });
+
   it('adds the XDP responder beside the tcx programs, one pinned link per device', () => {
     const plan = planAttachments(['eth0'], ['eth1', 'eth0', 'eth1']);
     expect(plan.filter((p) => p.hook === 'xdp')).toEqual([
-      {
-        object: 'l2_responder',
-        program: 'nw_l2_respond',
-        ifname: 'eth0',
-        hook: 'xdp',
-        pinName: 'xdp-eth0-nw_l2_respond',
-        tcPriority: 0,
-      },
-      {
-        object: 'l2_responder',
-        program: 'nw_l2_respond',
-        ifname: 'eth1',
-        hook: 'xdp',
-        pinName: 'xdp-eth1-nw_l2_respond',
-        tcPriority: 0,
-      },
+      xdp('eth0', 'l2_responder', 'nw_l2_respond'),
+      xdp('eth1', 'l2_responder', 'nw_l2_respond'),
     ]);
     expect(plan.filter((p) => p.ifname === 'eth0')).toHaveLength(5);
     expect(new Set(plan.map((p) => p.pinName)).size).toBe(plan.length);
+  });
+
+  it('with DSR, every device and every announcing interface gets one XDP program that does both', () => {
+    const plan = planAttachments(['eth0', 'eth2'], ['eth1', 'eth0'], { dsr: true });
+    expect(plan.filter((p) => p.hook === 'xdp')).toEqual([
+      xdp('eth0', 'dsr', 'nw_dsr_xdp'),
+      xdp('eth1', 'dsr', 'nw_dsr_xdp'),
+      xdp('eth2', 'dsr', 'nw_dsr_xdp'),
+    ]);
+    for (const ifname of ['eth0', 'eth1', 'eth2'])
+      expect(plan.filter((p) => p.ifname === ifname && p.hook === 'xdp')).toHaveLength(1);
+    // The decapsulation stays on the firewall's devices only, after the firewall.
+    expect(plan.filter((p) => p.program === 'nw_dsr_decap').map((p) => [p.ifname, p.tcPriority])).toEqual([
+      ['eth0', 3],
+      ['eth2', 3],
+    ]);
+    expect(new Set(plan.map((p) => p.pinName)).size).toBe(plan.length);
+  });
+
+  it('keeps the pin name of a device when DSR switches on or off, so the program is swapped in place', () => {
+    const pins = (dsr: boolean) =>
+      planAttachments(['eth0'], ['eth0'], { dsr })
+        .filter((p) => p.hook === 'xdp')
+        .map((p) => [p.pinName, p.program]);
+    expect(pins(false)).toEqual([['xdp-eth0', 'nw_l2_respond']]);
+    expect(pins(true)).toEqual([['xdp-eth0', 'nw_dsr_xdp']]);
   });
 });
