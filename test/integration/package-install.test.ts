@@ -179,10 +179,16 @@ it('upgrades in place: conffiles stay, the daemon restarts, the firewall enforce
       probes.closed.push(closed);
     }
   })();
+  // Probe rounds before, during and after the upgrade (a round takes about a second).
+  const rounds = async (n: number) => {
+    while (probing && probes.open.length < n) await new Promise((r) => setTimeout(r, 50));
+  };
   try {
+    await rounds(2);
     // Plain dpkg -i with no input: a conffile prompt would fail it.
     await machine.exec(['dpkg', '-i', debIn(v2)], { timeoutMs: 120_000 });
     await waitActive('the upgraded daemon', (s) => s.MainPID !== before.MainPID);
+    await rounds(probes.open.length + 1);
   } finally {
     probing = false;
     await probeLoop;
