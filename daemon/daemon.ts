@@ -5,6 +5,7 @@
  */
 
 import { L2Actuator } from '../announcers/l2/actuator.js';
+import { planClusterL2 } from '../announcers/l2/cluster.js';
 import { NetlinkWatcher } from '../bpf/index.js';
 import { InputError } from '../model/input-errors.js';
 import { BgpManager, type BgpStatus } from './bgp/manager.js';
@@ -22,7 +23,7 @@ import {
   localAddresses,
 } from './firewall/manager.js';
 import type { TraceQuery } from './firewall/trace.js';
-import { L2Manager, type L2Status, l2Settings } from './l2/manager.js';
+import { type L2ClusterInput, L2Manager, type L2Status, l2Settings } from './l2/manager.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { controlSocketPath } from './paths.js';
@@ -71,6 +72,12 @@ export interface DaemonHealth {
   lastReloadOk: boolean;
 }
 
+/** Sets and Maps do not stringify: spell them out. */
+function clusterL2Key(input: L2ClusterInput | undefined): string {
+  if (!input) return '';
+  return JSON.stringify([input.announcements, [...input.owned].sort(), [...input.owners].sort()]);
+}
+
 export class Daemon {
   private config!: LoadedConfig;
   private datapath!: Datapath;
@@ -95,6 +102,8 @@ export class Daemon {
   }
   private kube: KubernetesSource | undefined;
   private kubeFirewallInput = '';
+  /** Kubernetes mode: the last L2 input applied; undefined until the datapath was first applied. */
+  private l2ClusterKey: string | undefined;
 
   constructor(private readonly options: DaemonOptions) {}
 
@@ -198,7 +207,10 @@ export class Daemon {
       config,
       log,
       interfacesUp,
-      onChange: () => this.syncFirewall(false),
+      onChange: () => {
+        this.syncFirewall(false);
+        this.followClusterL2();
+      },
     });
     const synced = await this.kube.start();
     if (synced) log.info({ server: this.kube.server }, 'kubernetes: initial sync done');
@@ -224,6 +236,33 @@ export class Daemon {
     if (!force && input === this.kubeFirewallInput) return true;
     this.kubeFirewallInput = input;
     return this.firewall.sync(config, policies);
+  }
+
+  /** Kubernetes mode: announcements from the API's L2 policies, owners from the heartbeat hashing. */
+  private clusterL2(): L2ClusterInput | undefined {
+    if (!this.kube) return undefined;
+    const state = this.kube.watcher.state();
+    const plan = planClusterL2({
+      nodeName: this.config.nodeName,
+      nodes: state.nodes,
+      services: state.services,
+      readyEndpoints: state.readyEndpoints,
+      heartbeats: state.heartbeats,
+      policies: state.l2Policies,
+      pools: state.pools,
+      live: this.kube.ownership.liveNodes(),
+    });
+    return {
+      announcements: plan.announcements,
+      owned: plan.owned,
+      owners: new Map(plan.ips.flatMap((i) => (i.owner ? [[i.ip, i.owner] as const] : []))),
+    };
+  }
+
+  /** Leases renew every second: re-plan L2 only when its input changed (an owner moved, a policy changed). */
+  private followClusterL2(): void {
+    if (this.l2ClusterKey === undefined) return;
+    if (clusterL2Key(this.clusterL2()) !== this.l2ClusterKey) this.applyDatapath();
   }
 
   /** Links, addresses or routes changed: coalesce a burst, then follow it. */
@@ -289,7 +328,9 @@ export class Daemon {
   private applyDatapath(): void {
     // Configured devices plus every device that carries a default route.
     this.devices = [...new Set([...this.config.devices, ...detectDefaultRouteDevices()])].sort();
-    const l2Plan = this.l2.planFor(this.config.l2);
+    const cluster = this.clusterL2();
+    this.l2ClusterKey = clusterL2Key(cluster);
+    const l2Plan = this.l2.planFor(this.config.l2, cluster);
     const dsr = usesDsr(servicesFromConfig(this.config.services));
     const statuses = this.datapath.apply(planAttachments(this.devices, l2Plan.devices, { dsr }));
     this.l2.apply(statuses);

@@ -47,7 +47,7 @@ export interface IpamPlan {
   problems: IpamProblem[];
 }
 
-interface Range {
+export interface Range {
   lo: bigint;
   hi: bigint;
   v6: boolean;
@@ -69,7 +69,7 @@ export function bigIntToIp(value: bigint): string {
   return formatAddress(value);
 }
 
-function parseRange(text: string): Range | undefined {
+export function parseRange(text: string): Range | undefined {
   if (text.includes('/')) {
     if (isIP(text.split('/')[0] ?? '') === 0) return undefined;
     const p = parsePrefix(text);

@@ -28,7 +28,7 @@ export interface L2InterfaceStatus {
 
 export interface L2IpStatus {
   ip: string;
-  /** The owning node when known: this node, or null when another node owns it. */
+  /** The owning node: this node, another node (Kubernetes mode), or null when unknown. */
   owner: string | null;
   state: L2IpState | 'responder-failed';
   reason?: string;
@@ -62,10 +62,18 @@ export function standaloneOwnership(config: L2Config): Set<string> {
   return new Set(config.announcements.flatMap((a) => a.ips.map(canonicalIp)));
 }
 
+/** Kubernetes mode: this node's announcements, the IPs it owns now, and every IP's owner. */
+export interface L2ClusterInput {
+  announcements: L2Announcement[];
+  owned: ReadonlySet<string>;
+  owners: ReadonlyMap<string, string>;
+}
+
 const MAX_ERRORS = 20;
 
 export class L2Manager {
   private plan: L2Plan = { entries: [], ips: [], interfaces: [], devices: [] };
+  private owners: ReadonlyMap<string, string> = new Map();
   private attached = new Set<string>();
   private config: L2Config | undefined;
   private readonly routes = new LocalRoutes((result) => {
@@ -81,10 +89,18 @@ export class L2Manager {
     private readonly onErrorCounted: () => void,
   ) {}
 
-  /** Plans from the current interfaces; the caller attaches the responder to plan.devices. */
-  planFor(config: L2Config, owned: ReadonlySet<string> = standaloneOwnership(config)): L2Plan {
+  /**
+   * Plans from the current interfaces; the caller attaches the responder to plan.devices.
+   * `cluster`: Kubernetes mode, where announcements and owners come from the API.
+   */
+  planFor(config: L2Config, cluster?: L2ClusterInput): L2Plan {
     this.config = config;
-    this.plan = planL2(l2Announcements(config), owned, readInterfaceFacts());
+    this.owners = cluster?.owners ?? new Map();
+    this.plan = planL2(
+      cluster?.announcements ?? l2Announcements(config),
+      cluster?.owned ?? standaloneOwnership(config),
+      readInterfaceFacts(),
+    );
     return this.plan;
   }
 
@@ -146,7 +162,7 @@ export class L2Manager {
       const failed = p.state === 'announced' && on.length === 0;
       return {
         ip: p.ip,
-        owner: p.state === 'not-owned' ? null : this.nodeName,
+        owner: p.state === 'not-owned' ? (this.owners.get(p.ip) ?? null) : this.nodeName,
         state: failed ? 'responder-failed' : p.state,
         ...(failed
           ? { reason: 'the XDP responder could not be attached to its interfaces' }

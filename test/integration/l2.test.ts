@@ -12,7 +12,7 @@ import type { L2Status } from '../../daemon/l2/manager.js';
 import { type Bridge, createLab, type Host, type Lab } from '../lab/index.js';
 import { mountTempBpffs, type TempBpffs } from '../support/bpffs.js';
 import { type DaemonFiles, type DaemonInstance, daemonFiles, startDaemon } from '../support/daemon.js';
-import { enableNativeXdpTx, l2NodeConfig } from '../support/l2.js';
+import { enableNativeXdpTx, l2NodeConfig, waitFor } from '../support/l2.js';
 
 const VIP4 = '10.79.0.50';
 const VIP6 = 'fd79::50';
@@ -44,16 +44,6 @@ async function neighbourMac(ip: string): Promise<string | undefined> {
   const { stdout } = await client.ip(['-j', 'neigh', 'show', ip, 'dev', 'eth0']);
   const [entry] = JSON.parse(stdout || '[]') as { lladdr?: string }[];
   return entry?.lladdr;
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** A TCP server on `host` bound to ip:port that answers each connection with the node's name. */

@@ -47,3 +47,18 @@ export function enableNativeXdpTx(bridge: Bridge, port: BridgePort, pinPath: str
     object.close();
   }
 }
+
+/** Polls `probe` until it gives a value; throws naming what it waited for. */
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 5000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
