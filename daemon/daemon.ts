@@ -220,10 +220,11 @@ export class Daemon {
     if (!this.kube.synced) return true;
     const config = this.kube.firewallConfig(this.config);
     const policies = this.kube.hostPolicies();
-    const input = JSON.stringify([policies, config.labels, config.cluster]);
+    const endpoints = this.kube.endpointAddresses(policies);
+    const input = JSON.stringify([policies, config.labels, config.cluster, endpoints]);
     if (!force && input === this.kubeFirewallInput) return true;
     this.kubeFirewallInput = input;
-    return this.firewall.sync(config, policies);
+    return this.firewall.sync(config, policies, endpoints);
   }
 
   /** Links, addresses or routes changed: coalesce a burst, then follow it. */
