@@ -106,6 +106,10 @@ function formatKubernetesStatus(k: NonNullable<DaemonStatus['kubernetes']>): str
           ...k.ipam.problems.map((p) => `  ipam problem: ${p}`),
         ]
       : []),
+    ...(k.podSelectors ?? []).map(
+      (p) =>
+        `  pods ${p.selector || '{}'}: ${p.synced ? `${p.pods} pods, ${p.addresses} addresses` : 'NOT LISTED YET'}${p.lastError ? ` (last error: ${p.lastError})` : ''}`,
+    ),
     ...k.problems.map((p) => `  invalid (last good version kept): ${p}`),
     ...(k.lastError ? [`  last error: ${k.lastError}`] : []),
   ];

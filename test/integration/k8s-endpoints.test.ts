@@ -6,14 +6,11 @@
  * a pod that does not match is never watched and stays refused; changing the
  * policy's selector re-plans the pod watches.
  */
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeFixtureKubeconfig } from '../k8s-fixture/kubeconfig.js';
-import type { KubeObject } from '../k8s-fixture/server.js';
 import { createLab, type Host, type Lab, type LabProcess } from '../lab/index.js';
 import { mountTempBpffs, type TempBpffs } from '../support/bpffs.js';
 import { type DaemonFiles, type DaemonInstance, daemonFiles, startDaemon } from '../support/daemon.js';
+import { type FixtureApi, startLabFixture, writeKubernetesDaemonConfig } from '../support/k8s-lab.js';
 import { startTcpServer, tcpConnects } from '../support/net.js';
 
 const TOKEN = 'endpoints-test-token';
@@ -29,20 +26,7 @@ let fixture: LabProcess;
 let tcpServer: LabProcess;
 let server: string;
 let daemon: DaemonInstance;
-
-async function api(
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<{ code: number; body: KubeObject }> {
-  const args = ['curl', '-s', '-o', '-', '-w', '\\n%{http_code}', '-X', method];
-  args.push('-H', `authorization: Bearer ${TOKEN}`);
-  if (body !== undefined)
-    args.push('-H', 'content-type: application/json', '--data-binary', JSON.stringify(body));
-  const out = (await node.exec([...args, server + path])).stdout;
-  const nl = out.lastIndexOf('\n');
-  return { code: Number(out.slice(nl + 1)), body: JSON.parse(out.slice(0, nl) || 'null') };
-}
+let api: FixtureApi;
 
 const policy = (app: string) => ({
   apiVersion: 'cilium.io/v2',
@@ -116,36 +100,14 @@ beforeAll(async () => {
     bAddrs: ['10.81.1.2/24'],
   });
   tcpServer = await startTcpServer(node, PORT);
-  fixture = node.spawn([
-    'node',
-    '--import',
-    'tsx',
-    'test/k8s-fixture/main.ts',
-    '--token',
-    TOKEN,
-    '--bookmark-ms',
-    '500',
-  ]);
-  server = (await fixture.waitForOutput(/listening on (http:\S+)/, 20_000))[1]!;
+  ({ process: fixture, server, api } = await startLabFixture(node, TOKEN));
   await api('POST', '/fixture/seed', [
     { apiVersion: 'v1', kind: 'Node', metadata: { name: 'lab-node' } },
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'ops' } },
     policy('admin'),
   ]);
   files = daemonFiles('');
-  const kubeconfig = writeFixtureKubeconfig(server, TOKEN);
-  writeFileSync(
-    files.configPath,
-    [
-      'nodeName: lab-node',
-      'devices: [eth0, eth1]',
-      'source: kubernetes',
-      'kubernetes:',
-      `  kubeconfig: ${kubeconfig}`,
-      '  idleTimeoutSeconds: 5',
-      `policies: { directory: ${join(files.dir, 'policies.d')} }`,
-    ].join('\n'),
-  );
+  writeKubernetesDaemonConfig(files, server, TOKEN, ['eth0', 'eth1']);
   daemon = await startDaemon(node, files, bpffs.dir);
 });
 
@@ -229,6 +191,9 @@ describe('fromEndpoints with the Kubernetes source', () => {
       ])
     ).stdout;
     expect(text).toMatch(/DENY/);
+    expect((await daemon.cli(['status'])).stdout).toMatch(
+      /pods app=admin,io\.kubernetes\.pod\.namespace=ops: 1 pods, 2 addresses/,
+    );
     expect(text).toMatch(
       /endpoints app=admin,io\.kubernetes\.pod\.namespace=ops: 2 address\(es\)\n|endpoints app=admin,io\.kubernetes\.pod\.namespace=ops: 2 address\(es\)$/,
     );

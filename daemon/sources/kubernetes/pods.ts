@@ -47,6 +47,8 @@ export interface PodSelectorStatus {
   synced: boolean;
   pods: number;
   addresses: number;
+  /** Such as the API server rejecting the selector. */
+  lastError?: string;
 }
 
 export interface PodWatchesOptions {
@@ -105,6 +107,7 @@ export class PodWatches {
         synced: s.synced,
         pods: s.objects,
         addresses: resolveEndpoints(plan.selector, reflector.items.values()).length,
+        ...(s.lastError ? { lastError: s.lastError } : {}),
       };
     });
   }
