@@ -221,6 +221,9 @@ export class Daemon {
     const config = this.kube.firewallConfig(this.config);
     const policies = this.kube.hostPolicies();
     const endpoints = this.kube.endpointAddresses(policies);
+    // An unlisted selector would match nothing, and a deny rule matching nothing opens traffic:
+    // the policy in force stays until every pod watch has listed (its list calls onChange).
+    if (!this.kube.pods.synced()) return true;
     const input = JSON.stringify([policies, config.labels, config.cluster, endpoints]);
     if (!force && input === this.kubeFirewallInput) return true;
     this.kubeFirewallInput = input;

@@ -122,7 +122,11 @@ afterAll(async () => {
 
 describe('fromEndpoints with the Kubernetes source', () => {
   it('a selector that matches no pod yet allows nothing', async () => {
-    const status = await daemon.status();
+    // The policy is compiled once the pod watch has listed (then 250 ms of coalescing).
+    let status = await daemon.status();
+    const start = performance.now();
+    while (status.firewall.policies.length === 0 && performance.now() - start < 5000)
+      status = await daemon.status();
     expect(status.firewall.policies).toEqual(['ssh-from-admin-pods']);
     expect(status.firewall.endpoints).toEqual([
       { selector: 'app=admin,io.kubernetes.pod.namespace=ops', addresses: 0 },

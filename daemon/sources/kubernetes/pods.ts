@@ -98,6 +98,11 @@ export class PodWatches {
     return out;
   }
 
+  /** Whether every watch has completed its first list. */
+  synced(): boolean {
+    return [...this.watches.values()].every(({ reflector }) => reflector.status().synced);
+  }
+
   status(): PodSelectorStatus[] {
     return [...this.watches.values()].map(({ plan, reflector }) => {
       const s = reflector.status();
