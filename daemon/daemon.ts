@@ -232,10 +232,14 @@ export class Daemon {
     if (!this.kube.synced) return true;
     const config = this.kube.firewallConfig(this.config);
     const policies = this.kube.hostPolicies();
-    const input = JSON.stringify([policies, config.labels, config.cluster]);
+    const endpoints = this.kube.endpointAddresses(policies);
+    // An unlisted selector would match nothing, and a deny rule matching nothing opens traffic:
+    // the policy in force stays until every pod watch has listed (its list calls onChange).
+    if (!this.kube.pods.synced()) return true;
+    const input = JSON.stringify([policies, config.labels, config.cluster, endpoints]);
     if (!force && input === this.kubeFirewallInput) return true;
     this.kubeFirewallInput = input;
-    return this.firewall.sync(config, policies);
+    return this.firewall.sync(config, policies, endpoints);
   }
 
   /** Kubernetes mode: announcements from the API's L2 policies, owners from the heartbeat hashing. */

@@ -99,6 +99,19 @@ const labelSelector = (options: { endpoints: boolean }) => {
             message: `"${k}" selects a Cilium reserved identity, not pods; use fromEntities/toEntities for it`,
           });
         }
+        // Other sources and Cilium's derived pseudo-labels are not pod labels: they would match
+        // nothing, and a deny rule that matches nothing silently opens traffic.
+        else if (options.endpoints && /^[^/]*:/.test(k) && !/^(k8s|any):/.test(k)) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `"${k}": only the k8s: and any: label sources select pods here`,
+          });
+        } else if (options.endpoints && /^((k8s|any):)?io\.cilium\.k8s\./.test(k)) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `"${k}" is a label Cilium derives (namespace labels, service account); it is not supported here: select pods by their own labels and io.kubernetes.pod.namespace`,
+          });
+        }
       });
   const expression = strict({
     key: key(),

@@ -73,6 +73,9 @@ export function formatStatus(s: DaemonStatus): string {
       : []),
     ...s.firewall.systemAllows.map((a) => `  always allowed: ${a}`),
     ...s.firewall.warnings.map((w) => `  warning: ${w}`),
+    ...(s.firewall.endpoints ?? []).map(
+      (e) => `  endpoints ${e.selector || '{}'}: ${e.addresses} pod address(es)`,
+    ),
     ...(s.firewall.lastError
       ? [`  REJECTED (the policy in force stays): ${s.firewall.lastError.message}`]
       : []),
@@ -103,6 +106,10 @@ function formatKubernetesStatus(k: NonNullable<DaemonStatus['kubernetes']>): str
           ...k.ipam.problems.map((p) => `  ipam problem: ${p}`),
         ]
       : []),
+    ...(k.podSelectors ?? []).map(
+      (p) =>
+        `  pods ${p.selector || '{}'}: ${p.synced ? `${p.pods} pods, ${p.addresses} addresses` : 'NOT LISTED YET'}${p.lastError ? ` (last error: ${p.lastError})` : ''}`,
+    ),
     ...k.problems.map((p) => `  invalid (last good version kept): ${p}`),
     ...(k.lastError ? [`  last error: ${k.lastError}`] : []),
   ];
@@ -194,6 +201,10 @@ async function policyTrace(flags: CommonFlags, values: Record<string, unknown>):
       `${query.direction} ${from} -> ${to} ${port}: ${result.verdict.toUpperCase()}`,
       `  decided by: ${result.decidedBy}`,
       `  policy generation ${result.generation}${result.set !== undefined ? `, peer selector set ${result.set}` : ''}`,
+      ...(result.endpoints ?? []).map(
+        (e) =>
+          `  endpoints ${e.selector || '{}'}: ${e.addresses} address(es)${e.includesPeer ? `, including ${result.peer}` : ''}`,
+      ),
     ].join('\n'),
   );
   return EXIT_OK;

@@ -15,6 +15,11 @@ import {
   type NodeFacts,
   type SystemAllow,
 } from '../../host-policies/compile.js';
+import {
+  type EndpointSelectorSummary,
+  endpointResolver,
+  summarizeEndpoints,
+} from '../../host-policies/endpoints.js';
 import type { HostPolicy } from '../../host-policies/model.js';
 import { loadPolicyDirectory, parsePolicySources } from '../../host-policies/parse.js';
 import { InputError } from '../../model/input-errors.js';
@@ -48,6 +53,8 @@ export interface FirewallStatus {
   lastError?: { at: string; message: string };
   /** An apply that rolls back at `deadline` unless confirmed. */
   pendingApply?: { deadline: string; files: string[] };
+  /** fromEndpoints/toEndpoints selectors in force (Kubernetes source) and their address counts. */
+  endpoints?: EndpointSelectorSummary[];
 }
 
 export interface ApplyRequest {
@@ -99,6 +106,8 @@ export class FirewallManager {
   private readonly maps: FirewallMaps;
   private compiled: CompiledPolicy | undefined;
   private system: SystemAllow[] = [];
+  /** Addresses per endpoint selector key that the policy in force was compiled with. */
+  private endpoints: Record<string, string[]> | undefined;
   private lastApply: FirewallStatus['lastApply'];
   private lastError: FirewallStatus['lastError'];
   private config: LoadedConfig | undefined;
@@ -210,11 +219,14 @@ export class FirewallManager {
   }
 
   /** Reads, compiles and applies. Returns false (and keeps the running policy) on invalid input. */
-  sync(config: LoadedConfig, policies?: HostPolicy[]): boolean {
+  sync(config: LoadedConfig, policies?: HostPolicy[], endpoints?: Record<string, string[]>): boolean {
     this.config = config;
     try {
       const input = policies ?? loadPolicyDirectory(config.policies.directory, { mode: 'standalone' });
-      const facts = nodeFacts(config);
+      const facts = {
+        ...nodeFacts(config),
+        ...(endpoints ? { endpointAddresses: endpointResolver(endpoints) } : {}),
+      };
       const system = systemAllows(config);
       const compiled = compilePolicies(input, facts, system);
       this.maps.setHostAddresses(facts.hostAddresses);
@@ -222,6 +234,7 @@ export class FirewallManager {
       const result = this.maps.apply(compiled);
       this.compiled = compiled;
       this.system = system;
+      this.endpoints = endpoints;
       this.rulesByGeneration.set(result.generation, compiled.rules);
       for (const generation of this.rulesByGeneration.keys()) {
         if (generation < result.generation - 3) this.rulesByGeneration.delete(generation);
@@ -250,7 +263,9 @@ export class FirewallManager {
   }
 
   trace(query: TraceQuery): TraceResult {
-    return traceFlow(this.maps, this.compiled?.rules ?? [], query);
+    const result = traceFlow(this.maps, this.compiled?.rules ?? [], query);
+    if (!this.endpoints) return result;
+    return { ...result, endpoints: summarizeEndpoints(this.endpoints, result.peer) };
   }
 
   rules(): readonly CompiledRule[] {
@@ -274,6 +289,7 @@ export class FirewallManager {
       ...(this.lastApply ? { lastApply: this.lastApply } : {}),
       ...(this.lastError ? { lastError: this.lastError } : {}),
       ...this.pendingStatus(),
+      ...(this.endpoints ? { endpoints: summarizeEndpoints(this.endpoints) } : {}),
     };
   }
 

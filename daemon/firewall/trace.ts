@@ -6,6 +6,7 @@
 
 import { Direction, Verdict, type VerdictCode } from '../../bpf/codecs/firewall.js';
 import type { CompiledRule } from '../../host-policies/compile.js';
+import type { EndpointSelectorSummary } from '../../host-policies/endpoints.js';
 import { parsePrefix, toBytes } from '../../host-policies/prefix.js';
 import { type FirewallMaps, lookupVerdict } from './actuator.js';
 
@@ -29,6 +30,8 @@ export interface TraceResult {
   peer: string;
   set?: number;
   generation: number;
+  /** Kubernetes source: each endpoint selector in force, its address count and whether it includes the peer. */
+  endpoints?: EndpointSelectorSummary[];
 }
 
 const VERDICT_NAMES: Record<VerdictCode, TraceResult['verdict']> = {

@@ -1062,6 +1062,33 @@ describe('rejections name file, line, object and field', () => {
     ]);
   });
 
+  it('endpoint selectors: only the k8s: and any: sources, and no label Cilium derives', () => {
+    expect(
+      problems(
+        spec(
+          'ingressDeny:',
+          '- fromEndpoints:',
+          '  - matchLabels: {"container:app": x}',
+          '  - matchExpressions:',
+          '    - {key: "k8s:io.cilium.k8s.policy.serviceaccount", operator: Exists}',
+          '  - matchLabels: {"k8s:app": web, "any:tier": ops, "k8s:io.kubernetes.pod.namespace": shop}',
+        ),
+        'kubernetes',
+      ),
+    ).toEqual([
+      at(
+        9,
+        'spec.ingressDeny[0].fromEndpoints[0].matchLabels.container:app',
+        '"container:app": only the k8s: and any: label sources select pods here',
+      ),
+      at(
+        11,
+        'spec.ingressDeny[0].fromEndpoints[1].matchExpressions[0].key',
+        '"k8s:io.cilium.k8s.policy.serviceaccount" is a label Cilium derives (namespace labels, service account); it is not supported here: select pods by their own labels and io.kubernetes.pod.namespace',
+      ),
+    ]);
+  });
+
   it('label selectors: operators, values, reserved identities', () => {
     expect(
       problems(

@@ -4,6 +4,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { KubeClient } from '../../daemon/sources/kubernetes/client.js';
+import { podsPath } from '../../daemon/sources/kubernetes/pods.js';
 import { KubernetesWatcher } from '../../daemon/sources/kubernetes/watcher.js';
 import { FIXTURE_RESOURCES } from '../k8s-fixture/resources.js';
 import type { KubeObject } from '../k8s-fixture/server.js';
@@ -35,7 +36,9 @@ function watcherPaths(): string[] {
     nodeName: 'n',
     namespace: 'nodewarden',
     idleTimeoutMs: 1000,
-  }).paths();
+  })
+    .paths()
+    .concat(podsPath());
 }
 
 describe('manifests', () => {

@@ -14,6 +14,7 @@ import { KubeClient, loadKubeConfig } from './client.js';
 import { Heartbeat, type HeartbeatStatus } from './heartbeat.js';
 import { IpamController, type IpamStatus } from './ipam.js';
 import { ClusterOwnership } from './ownership.js';
+import { type PodSelectorStatus, PodWatches } from './pods.js';
 import { type ClusterState, type KubernetesStatus, KubernetesWatcher } from './watcher.js';
 
 export interface KubernetesSourceStatus extends KubernetesStatus {
@@ -24,6 +25,8 @@ export interface KubernetesSourceStatus extends KubernetesStatus {
   ipam?: IpamStatus;
   /** Invalid objects, each naming object and field; their last good version stays in force. */
   problems: string[];
+  /** One pod watch per endpoint selector of the host policies, with the addresses it resolves to. */
+  podSelectors: PodSelectorStatus[];
 }
 
 export interface KubernetesSourceOptions {
@@ -97,6 +100,7 @@ export class KubernetesSource {
   readonly ownership: ClusterOwnership;
   readonly server: string;
   readonly ipam: IpamController | undefined;
+  readonly pods: PodWatches;
   private changeTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: KubernetesSourceOptions) {
@@ -146,6 +150,12 @@ export class KubernetesSource {
           onError: (error) => log.warn({ err: error.message }, 'ipam'),
         })
       : undefined;
+    this.pods = new PodWatches({
+      client,
+      idleTimeoutMs: k.idleTimeoutSeconds * 1000,
+      onChange: changed,
+      onError: (error) => log.warn({ err: error.message }, 'kubernetes pod watch'),
+    });
     this.ownership = new ClusterOwnership({
       nodeName: config.nodeName,
       heartbeat: this.heartbeat,
@@ -179,6 +189,15 @@ export class KubernetesSource {
     return [...this.watcher.hostPolicies.items.values()].flat();
   }
 
+  /**
+   * Re-plans the pod watches for these policies (starting and stopping them) and
+   * returns each endpoint selector's addresses, by selector key.
+   */
+  endpointAddresses(policies: readonly HostPolicy[]): Record<string, string[]> {
+    this.pods.plan(policies);
+    return this.pods.resolved();
+  }
+
   /** Called after every change (leases change every second): reads only what the firewall needs. */
   firewallConfig(config: LoadedConfig): LoadedConfig {
     return clusterConfig(config, this.watcher.firewallFacts(), this.server);
@@ -193,6 +212,7 @@ export class KubernetesSource {
       liveNodes: [...this.ownership.liveNodes()].sort(),
       ...(this.ipam ? { ipam: this.ipam.status() } : {}),
       problems: state.problems.map(formatProblem),
+      podSelectors: this.pods.status(),
     };
   }
 
@@ -200,6 +220,7 @@ export class KubernetesSource {
     clearTimeout(this.changeTimer);
     this.ipam?.stop();
     this.watcher.stop();
+    this.pods.stop();
     this.ownership.stop();
     // Release the lease: the other nodes take this node's IPs at once instead of after the expiry.
     await this.heartbeat.stop({ release: true });
