@@ -176,6 +176,23 @@ function setMd5Key(fd: number, family: number, peer: string, key: Buffer): void 
   }
 }
 
+/**
+ * IP_TTL for IPv4, IPV6_UNICAST_HOPS for IPv6. An IPv4 peer of an IPv6 socket
+ * (IPv4-mapped) is sent to with the IPv4 TTL, so that socket gets both.
+ */
+function setTtl(fd: number, family: number, ipv4Peer: boolean, ttl: number, target: string): void {
+  if (family === AF_INET6) setIntOption(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, ttl, 'set TTL', target);
+  if (family === AF_INET || ipv4Peer) setIntOption(fd, IPPROTO_IP, IP_TTL, ttl, 'set TTL', target);
+}
+
+/** The fd under a net.Socket (libuv exposes it on Unix as the handle's `fd`). */
+function socketFd(socket: Socket, target: string): number {
+  const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0)
+    throw new BpfError('set TTL', target, 9 /* EBADF */, 'socket has no fd');
+  return fd;
+}
+
 function openSocket(family: number, netns: string | undefined, what: string): number {
   const create = () => c.socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
   const fd = netns === undefined ? create() : inNetns(netns, create);
@@ -214,11 +231,7 @@ export class NativeTcpTransport {
     let handedOver = false;
     try {
       if (key) setMd5Key(fd, peer.family, o.address, key);
-      if (o.ttl !== undefined) {
-        const [level, name] =
-          peer.family === AF_INET ? [IPPROTO_IP, IP_TTL] : [IPPROTO_IPV6, IPV6_UNICAST_HOPS];
-        setIntOption(fd, level, name, o.ttl, 'set TTL', target);
-      }
+      if (o.ttl !== undefined) setTtl(fd, peer.family, false, o.ttl, target);
       setIntOption(fd, IPPROTO_TCP, TCP_NODELAY, 1, 'set TCP_NODELAY', target);
       if (o.localAddress !== undefined) {
         const local = sockaddr(parseAddress(o.localAddress), 0);
@@ -236,6 +249,14 @@ export class NativeTcpTransport {
     } finally {
       if (!handedOver) c.close(fd);
     }
+  }
+
+  /** The TTL of an accepted socket's packets, set once the speaker knows which peer it is. */
+  setTtl(socket: Socket, ttl: number): void {
+    const remote = socket.remoteAddress ?? '';
+    const target = `${remote} port ${socket.remotePort ?? 0}`;
+    const family = isIPv4(socket.localAddress ?? '') ? AF_INET : AF_INET6;
+    setTtl(socketFd(socket, target), family, isIPv4(remote) || remote.startsWith('::ffff:'), ttl, target);
   }
 
   async listen(o: TcpListenOptions): Promise<TcpListener> {

@@ -8,6 +8,7 @@
  * spellings, and leaves anything unusual to the general parser.
  */
 import { isIPv4, isIPv6 } from 'node:net';
+import { scanIPv6Groups } from '../model/ipv6.js';
 
 export interface Prefix {
   /** The network address as a 128-bit number, host bits zero. */
@@ -86,7 +87,6 @@ function wordMask(len: number, first: number): number {
 const CH_0 = 48;
 const CH_9 = 57;
 const CH_DOT = 46;
-const CH_COLON = 58;
 const CH_SLASH = 47;
 
 /**
@@ -137,55 +137,15 @@ function fastV4(text: string, out: Uint32Array | number[]): number {
   return 96 + len;
 }
 
-function hexDigit(c: number): number {
-  if (c >= CH_0 && c <= CH_9) return c - CH_0;
-  const lower = c | 0x20;
-  return lower >= 97 && lower <= 102 ? lower - 87 : -1;
-}
-
 const groups = [0, 0, 0, 0, 0, 0, 0, 0];
 
 /** Hex groups with at most one "::" (no zone, no dotted quad), and an optional length: the length, or -1. */
 function fastV6(text: string, out: Uint32Array | number[]): number {
   const slash = text.indexOf('/');
   const end = slash < 0 ? text.length : slash;
-  let count = 0;
-  let gap = -1; // how many groups stand before the "::"
-  let i = 0;
-  if (end >= 2 && text.charCodeAt(0) === CH_COLON && text.charCodeAt(1) === CH_COLON) {
-    gap = 0;
-    i = 2;
-  }
-  while (i < end) {
-    let value = 0;
-    let digits = 0;
-    for (; i < end; i++) {
-      const h = hexDigit(text.charCodeAt(i));
-      if (h < 0) break;
-      value = value * 16 + h;
-      if (++digits > 4) return -1;
-    }
-    if (digits === 0 || count === 8) return -1;
-    groups[count++] = value;
-    if (i === end) break;
-    if (text.charCodeAt(i) !== CH_COLON) return -1;
-    i++;
-    if (i === end) return -1; // one trailing colon
-    if (text.charCodeAt(i) === CH_COLON) {
-      if (gap >= 0) return -1;
-      gap = count;
-      i++;
-    }
-  }
-  if (gap < 0 ? count !== 8 : count > 7) return -1;
+  if (!scanIPv6Groups(text, end, groups)) return -1;
   const len = lengthAt(text, end, 128);
   if (len < 0 || len > 128) return -1;
-  // Spread the groups after "::" to the end; the ones in between are zero.
-  if (gap >= 0) {
-    const missing = 8 - count;
-    for (let g = count - 1; g >= gap; g--) groups[g + missing] = groups[g]!;
-    for (let g = gap; g < gap + missing; g++) groups[g] = 0;
-  }
   out[0] = ((groups[0]! * 65536 + groups[1]!) & wordMask(len, 0)) >>> 0;
   out[1] = ((groups[2]! * 65536 + groups[3]!) & wordMask(len, 32)) >>> 0;
   out[2] = ((groups[4]! * 65536 + groups[5]!) & wordMask(len, 64)) >>> 0;

@@ -94,6 +94,8 @@ export type FsmAction =
   /** UPDATE and ROUTE-REFRESH on the Established connection, for the RIBs. */
   | { type: 'deliver'; conn: ConnectionId; message: BgpMessage }
   | { type: 'error'; error: FsmError }
+  /** The connect-retry timer gave up on a connect still pending after `seconds`. */
+  | { type: 'connectTimedOut'; conn: ConnectionId; seconds: number }
   | { type: 'state'; from: PeerState; to: PeerState };
 
 type ConnState = 'Connecting' | 'OpenSent' | 'OpenConfirm' | 'Established';
@@ -138,6 +140,7 @@ export class PeerFsm {
   /** Consecutive failed attempts or sessions; the backoff exponent. */
   private failures = 0;
   private connectRetryRunning = false;
+  private connectRetrySeconds = 0;
   /** Waiting out the backoff after a session or handshake failed (shown as Idle, RFC 4271 8.2.2). */
   private idleHold = false;
   private current: PeerState = 'Idle';
@@ -271,6 +274,7 @@ export class PeerFsm {
 
   private startConnectRetry(seconds: number): void {
     this.connectRetryRunning = true;
+    this.connectRetrySeconds = seconds;
     this.emit({ type: 'startTimer', timer: 'connectRetry', seconds });
   }
 
@@ -286,7 +290,12 @@ export class PeerFsm {
       if (!this.running) return;
       const handshaking = [...this.conns.values()].some((c) => c.state !== 'Connecting');
       if (handshaking) return;
-      for (const c of [...this.conns.values()]) this.removeConnection(c);
+      for (const c of [...this.conns.values()]) {
+        // Every failed attempt leaves an error, also one that never got an answer.
+        if (c.direction === 'outgoing')
+          this.emit({ type: 'connectTimedOut', conn: c.id, seconds: this.connectRetrySeconds });
+        this.removeConnection(c);
+      }
       if (this.config.passive) return;
       this.connectNow();
       return;

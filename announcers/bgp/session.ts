@@ -15,6 +15,7 @@ import { addressBits, parseAddress } from './codec/prefix.js';
 import {
   type ConnectionId,
   type FsmAction,
+  type FsmError,
   type FsmEvent,
   type NotificationSpec,
   PeerFsm,
@@ -117,6 +118,11 @@ export class PeerSession {
     return this.o.peer.asn === this.o.localAsn;
   }
 
+  /** Our packets' TTL: 1 for a directly connected eBGP peer, the multihop TTL, or the system default for iBGP. */
+  get ttl(): number | undefined {
+    return this.ibgp ? undefined : (this.o.peer.ebgpMultihop ?? 1);
+  }
+
   start(): void {
     this.handle({ type: 'start' });
   }
@@ -131,6 +137,20 @@ export class PeerSession {
 
   /** A socket the listener accepted from this peer's address. */
   acceptIncoming(socket: Socket): void {
+    const ttl = this.ttl;
+    if (ttl !== undefined && this.o.transport.setTtl) {
+      try {
+        this.o.transport.setTtl(socket, ttl);
+      } catch (error) {
+        this.log.warn(
+          { peer: this.address, err: error },
+          'bgp cannot set the TTL of an accepted connection: closed',
+        );
+        socket.on('error', () => {});
+        socket.destroy();
+        return;
+      }
+    }
     const id = this.fsm.allocateConnection();
     this.attach(id, socket);
     this.handle({ type: 'connected', conn: id, direction: 'incoming' });
@@ -248,6 +268,9 @@ export class PeerSession {
         return;
       case 'deliver':
         this.deliver(a.message);
+        return;
+      case 'connectTimedOut':
+        this.run({ type: 'error', error: this.connectTimeoutError(a.seconds) });
         return;
       case 'error':
         this.lastError = { ...a.error, at: new Date(this.timers.now()).toISOString() };
@@ -405,7 +428,7 @@ export class PeerSession {
     const abort = new AbortController();
     this.conns.set(id, { abort, reader: new MessageReader(), closed: false });
     const p = this.o.peer;
-    const ttl = !this.ibgp && p.ebgpMultihop !== undefined ? p.ebgpMultihop : undefined;
+    const ttl = this.ttl;
     this.o.transport
       .connect({
         address: p.address,
@@ -432,6 +455,21 @@ export class PeerSession {
           this.handle({ type: 'connectFailed', conn: id, error: error.message });
         },
       );
+  }
+
+  private connectTimeoutError(seconds: number): FsmError {
+    const p = this.o.peer;
+    const why =
+      p.password !== undefined
+        ? 'wrong or missing TCP MD5 password on either side?'
+        : this.ttl === 1
+          ? 'the peer or the path drops our SYNs; a router between us needs ebgpMultiHop'
+          : 'the peer or the path drops our SYNs';
+    return {
+      direction: 'local',
+      name: 'Connect failed',
+      message: `connect to ${p.address} port ${p.port} timed out: no answer in ${seconds} s (${why})`,
+    };
   }
 
   private attach(id: ConnectionId, socket: Socket): void {

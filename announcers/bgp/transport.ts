@@ -15,13 +15,18 @@ export class TransportUnsupportedError extends Error {
 }
 
 /**
- * Plain node:net sockets. Enough for tests and for peers without MD5 or a TTL
- * requirement; the daemon passes its native transport for the rest.
+ * Plain node:net sockets. Enough for tests and for peers without MD5 or a
+ * multihop TTL; directly connected eBGP keeps the system TTL instead of 1.
+ * The daemon passes its native transport, which sets both.
  */
 export class NodeTransport implements Transport {
   connect(o: Parameters<Transport['connect']>[0]): Promise<Socket> {
     if (o.password !== undefined) return Promise.reject(new TransportUnsupportedError('password', o.address));
-    if (o.ttl !== undefined) return Promise.reject(new TransportUnsupportedError('ttl', o.address));
+    // TTL 1 (directly connected eBGP) only narrows where our packets may go: without it the
+    // session works the same on a direct link, so plain sockets keep the system TTL. A
+    // multihop TTL is a requirement plain sockets cannot promise.
+    if (o.ttl !== undefined && o.ttl !== 1)
+      return Promise.reject(new TransportUnsupportedError('ttl', o.address));
     return new Promise((resolve, reject) => {
       if (o.signal.aborted) {
         reject(o.signal.reason ?? new Error('aborted'));

@@ -62,9 +62,12 @@ export interface Transport {
     port: number;
     localAddress?: string;
     password?: string;
+    /** TTL / hop limit of our packets: 1 for a directly connected eBGP peer, the multihop TTL; undefined (iBGP) = system default. */
     ttl?: number;
     signal: AbortSignal;
   }): Promise<Socket>;
+  /** Sets the TTL / hop limit of an accepted socket, once its peer is known (same meaning as connect's `ttl`). */
+  setTtl?(socket: Socket, ttl: number): void;
   listen(o: {
     address: string;
     port: number;

@@ -3,11 +3,16 @@
  * (the right key connects, a wrong or missing key never does, for IPv4 and
  * IPv6, on the connecting and on the listening side), the TTL that eBGP relies
  * on (TTL 1 dies at a router, TTL 2 gets through) and the source address bind.
+ * Then two speakers on either side of the router: a directly connected eBGP
+ * session (TTL 1, outgoing and accepted sockets alike) never establishes
+ * through it; with ebgpMultihop 2 it does.
  */
 import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BgpSpeaker, PeerConfig } from '../../announcers/bgp/index.js';
 import { NativeTcpTransport, type TcpListener } from '../../bpf/tcp-socket.js';
 import { createLab, type Host, type Lab } from '../lab/index.js';
+import { speakerIn } from '../support/bgp.js';
 
 let lab: Lab;
 let a: Host;
@@ -155,4 +160,119 @@ describe('TTL and source address', () => {
       'connect 10.90.0.2 port 1799: ECONNREFUSED',
     );
   });
+});
+
+describe('eBGP TTL between two speakers with a router between them', () => {
+  const speakers: BgpSpeaker[] = [];
+  afterAll(async () => {
+    for (const s of speakers) await s.stop();
+  });
+
+  function peer(address: string, asn: number, o: Partial<PeerConfig>): PeerConfig {
+    return {
+      address,
+      asn,
+      port: 179,
+      holdTime: 9,
+      connectRetryTime: 1,
+      passive: false,
+      families: ['ipv4-unicast'],
+      ...o,
+    };
+  }
+
+  async function pair(o: {
+    port: number;
+    active: Host;
+    activeAddress: string;
+    activeMultihop?: number;
+    passive: Host;
+    passiveAddress: string;
+    passiveListen: string;
+    passiveMultihop?: number;
+  }) {
+    const passive = speakerIn(o.passive, {
+      asn: 65002,
+      routerId: '10.0.0.2',
+      listen: { address: o.passiveListen, port: o.port },
+      peers: [
+        peer(o.activeAddress, 65001, {
+          passive: true,
+          ...(o.passiveMultihop ? { ebgpMultihop: o.passiveMultihop } : {}),
+        }),
+      ],
+    });
+    const active = speakerIn(o.active, {
+      asn: 65001,
+      routerId: '10.0.0.1',
+      peers: [
+        peer(o.passiveAddress, 65002, {
+          port: o.port,
+          ...(o.activeMultihop ? { ebgpMultihop: o.activeMultihop } : {}),
+        }),
+      ],
+    });
+    speakers.push(passive, active);
+    await passive.start();
+    await active.start();
+    return { active, passive };
+  }
+
+  async function waitEstablished(speakers: BgpSpeaker[], ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    while (Date.now() < deadline) {
+      if (speakers.every((s) => s.peers()[0]?.state === 'Established')) return true;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return false;
+  }
+
+  /** a (10.91.0.1) connects to c (10.92.0.3) through the router; c always allows 2 hops. */
+  const outgoing = (port: number, multihop?: number) =>
+    pair({
+      port,
+      active: a,
+      activeAddress: '10.91.0.1',
+      ...(multihop ? { activeMultihop: multihop } : {}),
+      passive: c,
+      passiveAddress: '10.92.0.3',
+      passiveListen: '10.92.0.3',
+      passiveMultihop: 2,
+    });
+
+  /**
+   * c connects with TTL 2, so its SYN reaches a; a replies on the accepted socket. The
+   * listener is dual-stack, so the IPv4 peer arrives on an IPv6 socket (IPv4-mapped).
+   */
+  const accepted = (port: number, multihop?: number) =>
+    pair({
+      port,
+      active: c,
+      activeAddress: '10.92.0.3',
+      activeMultihop: 2,
+      passive: a,
+      passiveAddress: '10.91.0.1',
+      passiveListen: '::',
+      ...(multihop ? { passiveMultihop: multihop } : {}),
+    });
+
+  it('an outgoing direct eBGP session (TTL 1) never crosses it; with ebgpMultihop 2 it does', async () => {
+    const direct = await outgoing(1795);
+    expect(await waitEstablished([direct.active, direct.passive], 4000)).toBe(false);
+    // The router answers the TTL-1 SYN with ICMP time exceeded.
+    expect(direct.active.peers()[0]?.lastError?.message).toMatch(
+      /^connect 10\.92\.0\.3 port 1795: EHOSTUNREACH|^connect to 10\.92\.0\.3 port 1795 timed out/,
+    );
+    await Promise.all([direct.active.stop(), direct.passive.stop()]);
+    const multihop = await outgoing(1796, 2);
+    expect(await waitEstablished([multihop.active, multihop.passive], 15_000)).toBe(true);
+  }, 30_000);
+
+  it('an accepted direct eBGP connection (TTL 1 set on the accepted socket) never establishes; with ebgpMultihop 2 it does', async () => {
+    const direct = await accepted(1797);
+    expect(await waitEstablished([direct.active, direct.passive], 5000)).toBe(false);
+    await Promise.all([direct.active.stop(), direct.passive.stop()]);
+    const multihop = await accepted(1798, 2);
+    expect(await waitEstablished([multihop.active, multihop.passive], 15_000)).toBe(true);
+  }, 30_000);
 });

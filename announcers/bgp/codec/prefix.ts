@@ -1,3 +1,4 @@
+import { scanIPv6Groups } from '../../../model/ipv6.js';
 import type { Family } from '../types.js';
 import { BgpMessageError, ErrorCode, UpdateSubcode } from './errors.js';
 
@@ -52,13 +53,6 @@ export function parseIPv4Reference(text: string): Uint8Array | undefined {
   return out;
 }
 
-function hexDigit(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 97 && c <= 102) return c - 87;
-  if (c >= 65 && c <= 70) return c - 55;
-  return -1;
-}
-
 /**
  * Parses an IPv6 address (with "::" and a trailing dotted quad allowed) into
  * 16 bytes, or undefined. A scanner without allocations per group, for the
@@ -68,50 +62,15 @@ export function parseIPv6(text: string): Uint8Array | undefined {
   const n = text.length;
   if (n < 2 || n > 45) return undefined;
   const words = new Uint16Array(8);
-  let count = 0;
-  let gap = -1;
-  let i = 0;
-  if (text.charCodeAt(0) === 58) {
-    if (text.charCodeAt(1) !== 58) return undefined;
-    gap = 0;
-    i = 2;
-  }
-  while (i < n) {
-    const start = i;
-    let value = 0;
-    let digits = 0;
-    for (; i < n; i++) {
-      const d = hexDigit(text.charCodeAt(i));
-      if (d < 0) break;
-      value = value * 16 + d;
-      if (++digits > 4) break;
-    }
-    if (i < n && text.charCodeAt(i) === 46) {
-      const v4 = count <= 6 ? parseIPv4(text.slice(start)) : undefined;
-      if (!v4) return undefined;
-      words[count++] = (v4[0]! << 8) | v4[1]!;
-      words[count++] = (v4[2]! << 8) | v4[3]!;
-      i = n;
-      break;
-    }
-    if (digits === 0 || digits > 4 || count >= 8) return undefined;
-    words[count++] = value;
-    if (i === n) break;
-    if (text.charCodeAt(i) !== 58) return undefined;
-    i++;
-    if (i < n && text.charCodeAt(i) === 58) {
-      if (gap >= 0) return undefined;
-      gap = count;
-      i++;
-    } else if (i === n) return undefined;
-  }
-  if (gap >= 0 ? count > 7 : count !== 8) return undefined;
+  const dottedQuad = (start: number): number => {
+    const v4 = parseIPv4(text.slice(start));
+    return v4 ? ((v4[0]! << 24) | (v4[1]! << 16) | (v4[2]! << 8) | v4[3]!) >>> 0 : -1;
+  };
+  if (!scanIPv6Groups(text, n, words, dottedQuad)) return undefined;
   const out = new Uint8Array(16);
-  const tail = gap >= 0 ? count - gap : 0;
-  for (let w = 0; w < count; w++) {
-    const at = gap >= 0 && w >= gap ? 8 - tail + (w - gap) : w;
-    out[2 * at] = words[w]! >> 8;
-    out[2 * at + 1] = words[w]! & 0xff;
+  for (let w = 0; w < 8; w++) {
+    out[2 * w] = words[w]! >> 8;
+    out[2 * w + 1] = words[w]! & 0xff;
   }
   return out;
 }

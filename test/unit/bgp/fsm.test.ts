@@ -272,6 +272,9 @@ describe('timers', { timeout: 60_000 }, () => {
     expect(of(b, 'connect')).toEqual([{ type: 'connect', conn: 2 }]);
     const c = fsm.handle({ type: 'timer', timer: 'connectRetry' });
     expect(of(c, 'close')).toEqual([{ type: 'close', conn: 2 }]);
+    // The abandoned attempt is reported, with how long it went unanswered.
+    const armed = of(b, 'startTimer').find((t) => t.timer === 'connectRetry');
+    expect(of(c, 'connectTimedOut')).toEqual([{ type: 'connectTimedOut', conn: 2, seconds: armed?.seconds }]);
     expect(of(c, 'connect')).toEqual([{ type: 'connect', conn: 3 }]);
     // The late success of an abandoned attempt is closed.
     expect(fsm.handle({ type: 'connected', conn: 2, direction: 'outgoing' })).toEqual([

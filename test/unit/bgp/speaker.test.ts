@@ -16,6 +16,7 @@ import {
   type PeerStatus,
   type Route,
   type SpeakerConfig,
+  type Transport,
 } from '../../../announcers/bgp/index.js';
 import { memoryLog, RawPeer, waitFor } from './raw-peer.js';
 
@@ -495,4 +496,61 @@ describe('injected clock', { timeout: 60_000 }, () => {
     expect(raw.received.find((m) => m.type === 'notification')).toMatchObject({ code: 4, subcode: 0 });
     expect(s.peers()[0]!.state).not.toBe('Established');
   });
+});
+
+describe('connect attempts the connect-retry timer gives up on', { timeout: 60_000 }, () => {
+  /** A transport whose connects get no answer (SYNs dropped, as with a TCP MD5 mismatch) until aborted. */
+  function silentTransport(attempts: string[]): Transport {
+    return {
+      connect: (o) =>
+        new Promise((_, reject) => {
+          attempts.push(`${o.address} ${o.port} ttl=${o.ttl}`);
+          o.signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true });
+        }),
+      listen: () => Promise.reject(new Error('not listening')),
+    };
+  }
+
+  for (const [what, over, why] of [
+    ['with a password', { password: 'secret' }, /\(wrong or missing TCP MD5 password on either side\?\)$/],
+    ['direct eBGP', {}, /\(the peer or the path drops our SYNs; a router between us needs ebgpMultiHop\)$/],
+  ] as const) {
+    it(`record a last error naming the peer and the wait (${what})`, async () => {
+      let now = Date.parse('2026-01-01T00:00:00Z');
+      const pending: { at: number; fn: () => void }[] = [];
+      const timers = {
+        setTimeout: (fn: () => void, ms: number) => pending.push({ at: now + ms, fn }),
+        clearTimeout: (h: unknown) => {
+          const t = pending[(h as number) - 1];
+          if (t) t.fn = () => {};
+        },
+        now: () => now,
+      };
+      const attempts: string[] = [];
+      const s = new BgpSpeaker(
+        {
+          asn: 65001,
+          routerId: '10.0.0.1',
+          peers: [peer('192.0.2.7', 65002, 179, { connectRetryTime: 2, ...over })],
+        },
+        { log: memoryLog(), timers, transport: silentTransport(attempts), random: () => 0.5 },
+      );
+      running.push(s);
+      await s.start();
+      expect(attempts).toEqual(['192.0.2.7 179 ttl=1']);
+      expect(s.peers()[0]!.lastError).toBeUndefined();
+      const retry = pending.find((t) => t.at > now)!;
+      const waited = (retry.at - now) / 1000;
+      now = retry.at;
+      retry.fn();
+      expect(attempts).toHaveLength(2);
+      const error = s.peers()[0]!.lastError!;
+      expect(error).toMatchObject({ direction: 'local', name: 'Connect failed' });
+      expect(
+        error.message?.startsWith(`connect to 192.0.2.7 port 179 timed out: no answer in ${waited} s (`),
+      ).toBe(true);
+      expect(error.message).toMatch(why);
+      expect(error.at).toBe(new Date(now).toISOString());
+    });
+  }
 });
