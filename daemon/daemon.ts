@@ -7,6 +7,7 @@
 import { L2Actuator } from '../announcers/l2/actuator.js';
 import { NetlinkWatcher } from '../bpf/index.js';
 import { InputError } from '../model/input-errors.js';
+import type { ServicesModel } from '../services/model.js';
 import { BgpManager, type BgpStatus } from './bgp/manager.js';
 import { type LoadedConfig, loadConfig } from './config/load.js';
 import { ControlStream } from './control/protocol.js';
@@ -27,6 +28,7 @@ import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { controlSocketPath } from './paths.js';
 import { SystemdNotifier } from './sd-notify.js';
+import { servicesFromCluster } from './services/from-cluster.js';
 import { loadBalancerNodesFromConfig, servicesFromConfig } from './services/from-config.js';
 import { ServicesManager, type ServicesStatus, usesDsr } from './services/manager.js';
 import { interfacesUp, KubernetesSource, type KubernetesSourceStatus } from './sources/kubernetes/source.js';
@@ -95,6 +97,8 @@ export class Daemon {
   }
   private kube: KubernetesSource | undefined;
   private kubeFirewallInput = '';
+  /** The services model and load-balancer nodes last synced, to skip cluster changes that do not touch them. */
+  private servicesInput = '';
 
   constructor(private readonly options: DaemonOptions) {}
 
@@ -198,7 +202,10 @@ export class Daemon {
       config,
       log,
       interfacesUp,
-      onChange: () => this.syncFirewall(false),
+      onChange: () => {
+        this.syncFirewall(false);
+        this.syncClusterServices();
+      },
     });
     const synced = await this.kube.start();
     if (synced) log.info({ server: this.kube.server }, 'kubernetes: initial sync done');
@@ -290,7 +297,7 @@ export class Daemon {
     // Configured devices plus every device that carries a default route.
     this.devices = [...new Set([...this.config.devices, ...detectDefaultRouteDevices()])].sort();
     const l2Plan = this.l2.planFor(this.config.l2);
-    const dsr = usesDsr(servicesFromConfig(this.config.services));
+    const dsr = usesDsr(this.servicesModel());
     const statuses = this.datapath.apply(planAttachments(this.devices, l2Plan.devices, { dsr }));
     this.l2.apply(statuses);
     this.metrics.attachmentsFailed.set(statuses.filter((s) => s.state === 'failed').length);
@@ -331,12 +338,43 @@ export class Daemon {
   }
 
   private syncServices(): Promise<void> {
-    const config = this.config;
-    return this.services.sync(servicesFromConfig(config.services), {
+    const config = this.kube ? this.kube.firewallConfig(this.config) : this.config;
+    const model = this.servicesModel();
+    const loadBalancerNodes = loadBalancerNodesFromConfig(config);
+    this.servicesInput = JSON.stringify([model, loadBalancerNodes]);
+    return this.services.sync(model, {
       addresses: localAddresses(),
-      loadBalancerNodes: loadBalancerNodesFromConfig(config),
+      loadBalancerNodes,
       devices: this.devices,
     });
+  }
+
+  /**
+   * The config file's services, plus with `source: kubernetes` the cluster's
+   * LoadBalancer Services with this node's ready endpoints. Until the first
+   * complete list the cluster contributes nothing.
+   */
+  private servicesModel(): ServicesModel {
+    const fromConfig = servicesFromConfig(this.config.services);
+    if (!this.kube?.synced) return fromConfig;
+    const fromCluster = servicesFromCluster(
+      this.kube.watcher.state(),
+      this.config.nodeName,
+      this.config.services?.dsr.enabled ?? false,
+    );
+    return { services: [...fromCluster.services, ...fromConfig.services] };
+  }
+
+  /** After a cluster change (leases change every second): re-sync services only when their input changed. */
+  private syncClusterServices(): void {
+    if (!this.services) return;
+    const config = this.kube ? this.kube.firewallConfig(this.config) : this.config;
+    const model = this.servicesModel();
+    const input = JSON.stringify([model, loadBalancerNodesFromConfig(config)]);
+    if (input === this.servicesInput) return;
+    // DSR's programs attach when the first service asks for DSR.
+    if (usesDsr(model)) this.applyDatapath();
+    void this.syncServices();
   }
 
   /** What the health ports report as serviceProxyHealthy: the datapath is in place and the source synced. */

@@ -24,13 +24,15 @@ export interface ServiceInfo {
   namespace: string;
   name: string;
   labels: Record<string, string>;
-  /** Only the annotations that request pools or addresses (MetalLB, Cilium LB-IPAM). */
+  /** Only the annotations that request pools or addresses (MetalLB, Cilium LB-IPAM) and nodewarden.io/dsr. */
   annotations: Record<string, string>;
   clusterIPs: string[];
   /** spec.loadBalancerIP (deprecated upstream, still used). */
   requestedIP?: string;
   /** status.loadBalancer.ingress[].ip */
   ingressIPs: string[];
+  /** spec.externalIPs (absent in projections made before they were kept). */
+  externalIPs?: string[];
   ports: ServicePort[];
   externalTrafficPolicy: 'Cluster' | 'Local';
   healthCheckNodePort?: number;

@@ -6,10 +6,8 @@
  * good one stays in force; the heartbeat Lease is renewed and released.
  */
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeFixtureKubeconfig } from '../k8s-fixture/kubeconfig.js';
-import type { KubeObject } from '../k8s-fixture/server.js';
+import { kubernetesModeConfig, type LabApi, startLabFixture } from '../k8s-fixture/lab-api.js';
 import { createLab, type Host, type Lab, type LabProcess } from '../lab/index.js';
 import { mountTempBpffs, type TempBpffs } from '../support/bpffs.js';
 import { type DaemonFiles, type DaemonInstance, daemonFiles, startDaemon } from '../support/daemon.js';
@@ -23,31 +21,7 @@ let files: DaemonFiles;
 let fixture: LabProcess;
 let server: string;
 let daemon: DaemonInstance;
-
-/** Calls the fixture inside the node's namespace (it listens on that namespace's loopback). */
-async function api(
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<{ code: number; body: KubeObject }> {
-  const args = [
-    'curl',
-    '-s',
-    '-o',
-    '-',
-    '-w',
-    '\\n%{http_code}',
-    '-X',
-    method,
-    '-H',
-    `authorization: Bearer ${TOKEN}`,
-  ];
-  if (body !== undefined)
-    args.push('-H', 'content-type: application/json', '--data-binary', JSON.stringify(body));
-  const out = (await node.exec([...args, server + path])).stdout;
-  const nl = out.lastIndexOf('\n');
-  return { code: Number(out.slice(nl + 1)), body: JSON.parse(out.slice(0, nl) || 'null') };
-}
+let api: LabApi;
 
 const ping = async () =>
   (await peer.exec(['ping', '-c', '2', '-i', '0.1', '-W', '1', '10.79.0.1'], { allowFailure: true })).code ===
@@ -71,17 +45,7 @@ beforeAll(async () => {
     aAddrs: ['10.79.0.1/24'],
     bAddrs: ['10.79.0.2/24'],
   });
-  fixture = node.spawn([
-    'node',
-    '--import',
-    'tsx',
-    'test/k8s-fixture/main.ts',
-    '--token',
-    TOKEN,
-    '--bookmark-ms',
-    '500',
-  ]);
-  server = (await fixture.waitForOutput(/listening on (http:\S+)/, 20_000))[1]!;
+  ({ process: fixture, server, api } = await startLabFixture(node, TOKEN));
   await api('POST', '/fixture/seed', [
     {
       apiVersion: 'v1',
@@ -92,19 +56,7 @@ beforeAll(async () => {
     POLICY,
   ]);
   files = daemonFiles('');
-  const kubeconfig = writeFixtureKubeconfig(server, TOKEN);
-  writeFileSync(
-    files.configPath,
-    [
-      'nodeName: lab-node',
-      'devices: [eth0]',
-      'source: kubernetes',
-      'kubernetes:',
-      `  kubeconfig: ${kubeconfig}`,
-      '  idleTimeoutSeconds: 5',
-      `policies: { directory: ${join(files.dir, 'policies.d')} }`,
-    ].join('\n'),
-  );
+  writeFileSync(files.configPath, kubernetesModeConfig('lab-node', server, TOKEN, files.dir).join('\n'));
   daemon = await startDaemon(node, files, bpffs.dir);
 });
 

@@ -37,7 +37,7 @@ export function projectNode(o: KubeObject): Projection<NodeInfo> {
 }
 
 const REQUEST_ANNOTATIONS =
-  /^(metallb\.universe\.tf\/|metallb\.io\/|lbipam\.cilium\.io\/|io\.cilium\/lb-ipam)/;
+  /^(metallb\.universe\.tf\/|metallb\.io\/|lbipam\.cilium\.io\/|io\.cilium\/lb-ipam|nodewarden\.io\/dsr$)/;
 
 export function projectService(o: KubeObject): Projection<ServiceInfo> {
   const spec = o.spec ?? {};
@@ -64,6 +64,9 @@ export function projectService(o: KubeObject): Projection<ServiceInfo> {
     ingressIPs: ((o.status?.loadBalancer?.ingress ?? []) as KubeObject[])
       .map((i) => i.ip)
       .filter((ip): ip is string => typeof ip === 'string'),
+    ...(Array.isArray(spec.externalIPs) && spec.externalIPs.length > 0
+      ? { externalIPs: (spec.externalIPs as unknown[]).map(String) }
+      : {}),
     ports,
     externalTrafficPolicy: spec.externalTrafficPolicy === 'Local' ? 'Local' : 'Cluster',
     ...(spec.healthCheckNodePort ? { healthCheckNodePort: Number(spec.healthCheckNodePort) } : {}),
