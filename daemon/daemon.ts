@@ -28,7 +28,7 @@ import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { controlSocketPath } from './paths.js';
 import { SystemdNotifier } from './sd-notify.js';
-import { servicesFromCluster } from './services/from-cluster.js';
+import { configWithClusterServices, servicesFromCluster } from './services/from-cluster.js';
 import { loadBalancerNodesFromConfig, servicesFromConfig } from './services/from-config.js';
 import { ServicesManager, type ServicesStatus, usesDsr } from './services/manager.js';
 import { interfacesUp, KubernetesSource, type KubernetesSourceStatus } from './sources/kubernetes/source.js';
@@ -203,8 +203,9 @@ export class Daemon {
       log,
       interfacesUp,
       onChange: () => {
-        this.syncFirewall(false);
+        // Services first: health answers change before the slower policy compile.
         this.syncClusterServices();
+        this.syncFirewall(false);
       },
     });
     const synced = await this.kube.start();
@@ -225,9 +226,11 @@ export class Daemon {
     if (!this.kube) return this.firewall.sync(this.config);
     // Until the first complete list the pinned policy stays: an empty list is not "no policies".
     if (!this.kube.synced) return true;
-    const config = this.kube.firewallConfig(this.config);
+    const config = configWithClusterServices(this.kube.firewallConfig(this.config), this.clusterServices());
     const policies = this.kube.hostPolicies();
-    const input = JSON.stringify([policies, config.labels, config.cluster]);
+    // Endpoint counts change often and allow nothing: leave them out of the comparison.
+    const services = config.services?.items.map(({ localReadyEndpoints: _, ...s }) => s);
+    const input = JSON.stringify([policies, config.labels, config.cluster, services]);
     if (!force && input === this.kubeFirewallInput) return true;
     this.kubeFirewallInput = input;
     return this.firewall.sync(config, policies);
@@ -355,14 +358,13 @@ export class Daemon {
    * complete list the cluster contributes nothing.
    */
   private servicesModel(): ServicesModel {
-    const fromConfig = servicesFromConfig(this.config.services);
-    if (!this.kube?.synced) return fromConfig;
-    const fromCluster = servicesFromCluster(
-      this.kube.watcher.state(),
-      this.config.nodeName,
-      this.config.services?.dsr.enabled ?? false,
-    );
-    return { services: [...fromCluster.services, ...fromConfig.services] };
+    return servicesFromConfig(configWithClusterServices(this.config, this.clusterServices()).services);
+  }
+
+  private clusterServices(): ServicesModel {
+    if (!this.kube?.synced) return { services: [] };
+    const dsrDefault = this.config.services?.dsr.enabled ?? false;
+    return servicesFromCluster(this.kube.watcher.state(), this.config.nodeName, dsrDefault);
   }
 
   /** After a cluster change (leases change every second): re-sync services only when their input changed. */

@@ -5,6 +5,7 @@
  */
 import type { NodeInfo, ServiceInfo } from '../../model/cluster.js';
 import type { Service, ServicesModel } from '../../services/model.js';
+import { type Config, servicesSchema } from '../config/schema.js';
 
 /** Per-service DSR switch on the Service object; any other value than "true"/"false" means the default. */
 export const DSR_ANNOTATION = 'nodewarden.io/dsr';
@@ -58,4 +59,18 @@ export function servicesFromCluster(
   });
   services.sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
   return { services };
+}
+
+/**
+ * The config with the cluster's services added to `services.items`, so that
+ * what reads services from the config (the firewall's automatic allows for
+ * health ports and DSR decapsulation) sees them too.
+ */
+export function configWithClusterServices<C extends Pick<Config, 'services'>>(
+  config: C,
+  cluster: ServicesModel,
+): C {
+  if (cluster.services.length === 0) return config;
+  const services = config.services ?? servicesSchema.parse({});
+  return { ...config, services: { ...services, items: [...cluster.services, ...services.items] } };
 }

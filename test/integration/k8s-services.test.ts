@@ -127,6 +127,10 @@ describe('healthCheckNodePorts from Kubernetes', () => {
     expect(status.services!.healthCheckNodePorts).toEqual([
       expect.objectContaining({ port: HEALTH_PORT, service: 'shop/web', state: 'serving' }),
     ]);
+    // The firewall lets the health port in by itself.
+    expect(status.firewall.systemAllows).toContain(
+      `ingress healthCheckNodePort ${HEALTH_PORT}/TCP of shop/web`,
+    );
 
     const current = await api('GET', '/apis/discovery.k8s.io/v1/namespaces/shop/endpointslices/web-abcde');
     const updated = await api('PUT', '/apis/discovery.k8s.io/v1/namespaces/shop/endpointslices/web-abcde', {
@@ -145,6 +149,8 @@ describe('healthCheckNodePorts from Kubernetes', () => {
       3000,
     );
     console.log(`health port closed after the Service deletion: ${closeMs.toFixed(0)} ms`);
-    expect((await daemon.status()).services!.healthCheckNodePorts).toEqual([]);
+    const after = await daemon.status();
+    expect(after.services!.healthCheckNodePorts).toEqual([]);
+    expect(after.firewall.systemAllows.filter((a) => a.includes('healthCheckNodePort'))).toEqual([]);
   });
 });

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { DSR_ANNOTATION, servicesFromCluster } from '../../daemon/services/from-cluster.js';
+import {
+  configWithClusterServices,
+  DSR_ANNOTATION,
+  servicesFromCluster,
+} from '../../daemon/services/from-cluster.js';
 import { projectService } from '../../daemon/sources/kubernetes/projections.js';
 import type { NodeInfo, ServiceInfo } from '../../model/cluster.js';
 
@@ -117,5 +121,22 @@ describe('projectService keeps what services need', () => {
       ok: true,
       value: { annotations: { [DSR_ANNOTATION]: 'true' }, externalIPs: ['203.0.113.5'] },
     });
+  });
+});
+
+describe('configWithClusterServices', () => {
+  it('adds the cluster services before the config file’s, and leaves a config alone when there are none', () => {
+    const cluster = servicesFromCluster(
+      { services: [web], nodes: NODES, readyEndpoints: new Map() },
+      'a',
+      false,
+    );
+    const merged = configWithClusterServices({ services: undefined }, cluster);
+    expect(merged.services).toMatchObject({
+      healthCheckBindAddress: '::',
+      items: [{ name: 'web', healthCheckNodePort: 32000 }],
+    });
+    const none = { services: undefined };
+    expect(configWithClusterServices(none, { services: [] })).toBe(none);
   });
 });
