@@ -87,3 +87,20 @@ export interface L2AnnouncementPolicy {
   loadBalancerIPs: boolean;
   externalIPs: boolean;
 }
+
+/** A MetalLB BGPAdvertisement, projected (daemon/bgp/from-cluster.ts plans with it). */
+export interface BgpAdvertisementPolicy {
+  /** `BGPAdvertisement/namespace/name`. */
+  id: string;
+  /** ipAddressPools and ipAddressPoolSelectors; both empty: every address. */
+  pools: string[];
+  poolSelectors: LabelSelector[];
+  /** This node must match one of them; none: every node. */
+  nodeSelectors: LabelSelector[];
+  /** BGPPeer names; empty: every peer. */
+  peers: string[];
+  communities: string[];
+  localPref?: number;
+  aggregationLength: number;
+  aggregationLengthV6: number;
+}

@@ -10,8 +10,8 @@
  * while this node has a ready endpoint of it.
  */
 import { BlockList, isIPv4 } from 'node:net';
-import type { LabelSelector } from '../../host-policies/model.js';
 import { matchesLabels } from '../../host-policies/selector.js';
+import type { BgpAdvertisementPolicy } from '../../model/cluster.js';
 import type { Service } from '../../services/model.js';
 import type { BgpAdvertisementConfig, BgpConfig, BgpPeerConfig } from '../config/schema.js';
 
@@ -24,22 +24,7 @@ export interface ClusterBgpPool {
   ranges: readonly string[];
 }
 
-/** A MetalLB BGPAdvertisement, projected. */
-export interface ClusterBgpAdvertisement {
-  /** `BGPAdvertisement/namespace/name`. */
-  id: string;
-  /** ipAddressPools and ipAddressPoolSelectors; both empty: every address. */
-  pools: readonly string[];
-  poolSelectors: readonly LabelSelector[];
-  /** This node must match one of them; none: every node. */
-  nodeSelectors: readonly LabelSelector[];
-  /** BGPPeer names; empty: every peer. */
-  peers: readonly string[];
-  communities: readonly string[];
-  localPref?: number;
-  aggregationLength: number;
-  aggregationLengthV6: number;
-}
+export type ClusterBgpAdvertisement = BgpAdvertisementPolicy;
 
 export interface ClusterBgpInput {
   services: readonly Service[];

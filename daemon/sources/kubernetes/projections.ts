@@ -153,7 +153,7 @@ export function projectHostPolicy(o: KubeObject): Projection<HostPolicy[]> {
 
 // ---- pools and L2 announcement policies -------------------------------------
 
-const labelSelector = z.strictObject({
+export const labelSelector = z.strictObject({
   matchLabels: z.record(z.string(), z.string()).optional(),
   matchExpressions: z
     .array(
@@ -166,7 +166,7 @@ const labelSelector = z.strictObject({
     .optional(),
 });
 type LabelSelectorInput = z.infer<typeof labelSelector>;
-const toSelector = (s: LabelSelectorInput) => ({
+export const toSelector = (s: LabelSelectorInput) => ({
   matchLabels: s.matchLabels ?? {},
   matchExpressions: (s.matchExpressions ?? []).map((e) => ({
     key: e.key,
@@ -270,7 +270,7 @@ const ourL2Spec = z.strictObject({
   externalIPs: z.boolean().optional(),
 });
 
-function parseSpec<S extends z.ZodType>(
+export function parseSpec<S extends z.ZodType>(
   o: KubeObject,
   schema: S,
 ): { ok: true; spec: z.infer<S> } | { ok: false; problems: InputProblem[] } {
