@@ -6,8 +6,11 @@
 
 import { L2Actuator } from '../announcers/l2/actuator.js';
 import { NetlinkWatcher } from '../bpf/index.js';
+import type { LabelSelector } from '../host-policies/model.js';
+import { matchesLabels } from '../host-policies/selector.js';
 import { InputError } from '../model/input-errors.js';
 import type { ServicesModel } from '../services/model.js';
+import { clusterBgpConfig } from './bgp/from-cluster.js';
 import { BgpManager, type BgpStatus } from './bgp/manager.js';
 import { type LoadedConfig, loadConfig } from './config/load.js';
 import { ControlStream } from './control/protocol.js';
@@ -99,6 +102,9 @@ export class Daemon {
   private kubeFirewallInput = '';
   /** The services model and load-balancer nodes last synced, to skip cluster changes that do not touch them. */
   private servicesInput = '';
+  /** The BGP speaker config and routes last applied from the cluster; false until the first apply. */
+  private bgpInput = '';
+  private bgpApplied = false;
 
   constructor(private readonly options: DaemonOptions) {}
 
@@ -176,6 +182,8 @@ export class Daemon {
     await this.control.listen();
     this.bgp.registerMetrics(this.metrics);
     this.bgp.apply(bgpPlan);
+    this.bgpApplied = true;
+    this.syncClusterBgp();
     this.netlink = new NetlinkWatcher(() => this.scheduleResync());
     this.netlink.start(200, (error) => log.error({ err: String(error) }, 'reading netlink failed'));
     this.metrics.health = () => this.health();
@@ -205,6 +213,7 @@ export class Daemon {
       onChange: () => {
         // Services first: health answers change before the slower policy compile.
         this.syncClusterServices();
+        this.syncClusterBgp();
         this.syncFirewall(false);
       },
     });
@@ -226,11 +235,14 @@ export class Daemon {
     if (!this.kube) return this.firewall.sync(this.config);
     // Until the first complete list the pinned policy stays: an empty list is not "no policies".
     if (!this.kube.synced) return true;
-    const config = configWithClusterServices(this.kube.firewallConfig(this.config), this.clusterServices());
+    // BGPPeers from the cluster get their sessions allowed like the config file's peers.
+    const config = this.withClusterBgp(
+      configWithClusterServices(this.kube.firewallConfig(this.config), this.clusterServices()),
+    );
     const policies = this.kube.hostPolicies();
     // Endpoint counts change often and allow nothing: leave them out of the comparison.
     const services = config.services?.items.map(({ localReadyEndpoints: _, ...s }) => s);
-    const input = JSON.stringify([policies, config.labels, config.cluster, services]);
+    const input = JSON.stringify([policies, config.labels, config.cluster, services, config.bgp?.peers]);
     if (!force && input === this.kubeFirewallInput) return true;
     this.kubeFirewallInput = input;
     return this.firewall.sync(config, policies);
@@ -319,7 +331,7 @@ export class Daemon {
     try {
       const config = loadConfig(this.options.configPath);
       // Planned before anything changes, so that invalid BGP input leaves everything as it was.
-      const bgpPlan = this.bgp.prepare(config);
+      const bgpPlan = this.bgp.prepare(this.withClusterBgp(config));
       this.config = config;
       // First, so health answers change before the slower policy compile; binding new
       // ports finishes in the background and reports itself.
@@ -327,6 +339,7 @@ export class Daemon {
       const policiesOk = this.syncFirewall(true);
       this.applyDatapath();
       this.bgp.apply(bgpPlan);
+      this.bgpInput = JSON.stringify([bgpPlan?.speaker, bgpPlan?.routes]);
       this.lastReload = policiesOk
         ? { at, ok: true }
         : { at, ok: false, error: this.firewall.status().lastError?.message ?? 'host policies rejected' };
@@ -365,6 +378,42 @@ export class Daemon {
     if (!this.kube?.synced) return { services: [] };
     const dsrDefault = this.config.services?.dsr.enabled ?? false;
     return servicesFromCluster(this.kube.watcher.state(), this.config.nodeName, dsrDefault);
+  }
+
+  /** With `source: kubernetes` and a `bgp` section: the cluster's peers and advertisements merged in. */
+  private withClusterBgp(config: LoadedConfig): LoadedConfig {
+    if (!this.kube?.synced || !config.bgp) return config;
+    const watcher = this.kube.watcher;
+    const nodeLabels = watcher.nodes.items.get(config.nodeName)?.labels ?? {};
+    const onThisNode = (selectors: readonly LabelSelector[]) =>
+      selectors.length === 0 || selectors.some((s) => matchesLabels(s, nodeLabels));
+    const bgp = clusterBgpConfig(config.bgp, {
+      services: this.clusterServices().services,
+      pools: watcher
+        .state()
+        .pools.map((p) => ({ name: p.id.split('/').pop() ?? p.id, labels: {}, ranges: p.ranges })),
+      advertisements: [...watcher.bgpAdvertisements.items.values()],
+      peers: [...watcher.bgpPeers.items.values()]
+        .filter((p) => onThisNode(p.nodeSelectors))
+        .map((p) => p.peer),
+      nodeLabels,
+    });
+    return { ...config, bgp };
+  }
+
+  /** After a cluster change: re-plan BGP; apply only when the speaker's config or routes changed. */
+  private syncClusterBgp(): void {
+    if (!this.bgpApplied || !this.kube || !this.config.bgp) return;
+    try {
+      const plan = this.bgp.prepare(this.withClusterBgp(this.config));
+      const input = JSON.stringify([plan?.speaker, plan?.routes]);
+      if (input === this.bgpInput) return;
+      this.bgpInput = input;
+      this.bgp.apply(plan);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.options.log.error({ err: message }, 'BGP from the cluster rejected; the routes in force stay');
+    }
   }
 
   /** After a cluster change (leases change every second): re-sync services only when their input changed. */
