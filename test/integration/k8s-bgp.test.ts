@@ -6,7 +6,13 @@
  * ready endpoint goes, and comes back with it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kubernetesModeConfig, type LabApi, startLabFixture } from '../k8s-fixture/lab-api.js';
+import {
+  endpointSlice,
+  kubernetesModeConfig,
+  type LabApi,
+  localLoadBalancerService,
+  startLabFixture,
+} from '../k8s-fixture/lab-api.js';
 import { createLab, type Host, type Lab, type LabProcess } from '../lab/index.js';
 import { BirdPeer } from '../peers/bird.js';
 import { waitEstablished, waitFor } from '../peers/types.js';
@@ -28,14 +34,7 @@ let api: LabApi;
 let daemon: DaemonInstance;
 
 const SLICE_PATH = '/apis/discovery.k8s.io/v1/namespaces/shop/endpointslices';
-const slice = (ready: boolean) => ({
-  apiVersion: 'discovery.k8s.io/v1',
-  kind: 'EndpointSlice',
-  metadata: { namespace: 'shop', name: 'web-abcde', labels: { 'kubernetes.io/service-name': 'web' } },
-  addressType: 'IPv4',
-  endpoints: [{ addresses: ['10.244.0.5'], conditions: { ready }, nodeName: 'lab-node' }],
-  ports: [{ port: 8080, protocol: 'TCP' }],
-});
+const slice = (ready: boolean) => endpointSlice('shop', 'web', [{ nodeName: 'lab-node', ready }]);
 
 const v4Routes = () => bird.routes('ipv4');
 
@@ -101,17 +100,11 @@ afterAll(async () => {
 describe('BGP from Kubernetes', () => {
   it('advertises a Service IP to the BGPPeer and withdraws it within a second of the last local endpoint going', async () => {
     await waitEstablished(bird, NODE);
-    const created = await api('POST', '/api/v1/namespaces/shop/services', {
-      apiVersion: 'v1',
-      kind: 'Service',
-      metadata: { namespace: 'shop', name: 'web' },
-      spec: {
-        type: 'LoadBalancer',
-        externalTrafficPolicy: 'Local',
-        healthCheckNodePort: 32200,
-        ports: [{ port: 80, protocol: 'TCP', nodePort: 30080 }],
-      },
-    });
+    const created = await api(
+      'POST',
+      '/api/v1/namespaces/shop/services',
+      localLoadBalancerService('shop', 'web', 32200),
+    );
     expect(created.code).toBe(201);
     expect((await api('POST', SLICE_PATH, slice(true))).code).toBe(201);
     const withIp = await api('PUT', '/api/v1/namespaces/shop/services/web/status', {

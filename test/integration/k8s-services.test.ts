@@ -7,7 +7,13 @@
  * closes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kubernetesModeConfig, type LabApi, startLabFixture } from '../k8s-fixture/lab-api.js';
+import {
+  endpointSlice,
+  kubernetesModeConfig,
+  type LabApi,
+  localLoadBalancerService,
+  startLabFixture,
+} from '../k8s-fixture/lab-api.js';
 import { createLab, type Host, type Lab, type LabProcess } from '../lab/index.js';
 import { mountTempBpffs, type TempBpffs } from '../support/bpffs.js';
 import { type DaemonFiles, type DaemonInstance, daemonFiles, startDaemon } from '../support/daemon.js';
@@ -52,17 +58,11 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
   return performance.now() - start;
 }
 
-const slice = (ready: boolean) => ({
-  apiVersion: 'discovery.k8s.io/v1',
-  kind: 'EndpointSlice',
-  metadata: { namespace: 'shop', name: 'web-abcde', labels: { 'kubernetes.io/service-name': 'web' } },
-  addressType: 'IPv4',
-  endpoints: [
-    { addresses: ['10.244.0.5'], conditions: { ready }, nodeName: 'lab-node' },
-    { addresses: ['10.244.1.5'], conditions: { ready: true }, nodeName: 'other-node' },
-  ],
-  ports: [{ port: 8080, protocol: 'TCP' }],
-});
+const slice = (ready: boolean) =>
+  endpointSlice('shop', 'web', [
+    { nodeName: 'lab-node', ready },
+    { nodeName: 'other-node', ready: true },
+  ]);
 
 beforeAll(async () => {
   bpffs = mountTempBpffs();
@@ -101,17 +101,11 @@ afterAll(async () => {
 describe('healthCheckNodePorts from Kubernetes', () => {
   it('serves 200 for a ready local endpoint, 503 within a second of it turning not ready, and closes with the Service', async () => {
     expect(await healthStatus()).toBeUndefined();
-    const created = await api('POST', '/api/v1/namespaces/shop/services', {
-      apiVersion: 'v1',
-      kind: 'Service',
-      metadata: { namespace: 'shop', name: 'web' },
-      spec: {
-        type: 'LoadBalancer',
-        externalTrafficPolicy: 'Local',
-        healthCheckNodePort: HEALTH_PORT,
-        ports: [{ port: 80, protocol: 'TCP', nodePort: 30080 }],
-      },
-    });
+    const created = await api(
+      'POST',
+      '/api/v1/namespaces/shop/services',
+      localLoadBalancerService('shop', 'web', HEALTH_PORT),
+    );
     expect(created.code).toBe(201);
     expect(
       (await api('POST', '/apis/discovery.k8s.io/v1/namespaces/shop/endpointslices', slice(true))).code,

@@ -53,3 +53,42 @@ export function kubernetesModeConfig(nodeName: string, server: string, token: st
     `policies: { directory: ${join(dir, 'policies.d')} }`,
   ];
 }
+
+/** A LoadBalancer Service with externalTrafficPolicy Local, as tests create it. */
+export function localLoadBalancerService(
+  namespace: string,
+  name: string,
+  healthCheckNodePort: number,
+): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { namespace, name },
+    spec: {
+      type: 'LoadBalancer',
+      externalTrafficPolicy: 'Local',
+      healthCheckNodePort,
+      ports: [{ port: 80, protocol: 'TCP', nodePort: 30080 }],
+    },
+  };
+}
+
+/** An EndpointSlice `<service>-abcde` with one endpoint on `nodeName` and any more given. */
+export function endpointSlice(
+  namespace: string,
+  service: string,
+  endpoints: { nodeName: string; ready: boolean }[],
+): KubeObject {
+  return {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { namespace, name: `${service}-abcde`, labels: { 'kubernetes.io/service-name': service } },
+    addressType: 'IPv4',
+    endpoints: endpoints.map((e, i) => ({
+      addresses: [`10.244.${i}.5`],
+      conditions: { ready: e.ready },
+      nodeName: e.nodeName,
+    })),
+    ports: [{ port: 8080, protocol: 'TCP' }],
+  };
+}
