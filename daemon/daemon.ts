@@ -7,7 +7,11 @@
 import { L2Actuator } from '../announcers/l2/actuator.js';
 import { planClusterL2 } from '../announcers/l2/cluster.js';
 import { NetlinkWatcher } from '../bpf/index.js';
+import type { LabelSelector } from '../host-policies/model.js';
+import { matchesLabels } from '../host-policies/selector.js';
 import { InputError } from '../model/input-errors.js';
+import type { ServicesModel } from '../services/model.js';
+import { clusterBgpConfig } from './bgp/from-cluster.js';
 import { BgpManager, type BgpStatus } from './bgp/manager.js';
 import { type LoadedConfig, loadConfig } from './config/load.js';
 import { ControlStream } from './control/protocol.js';
@@ -28,6 +32,7 @@ import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { controlSocketPath } from './paths.js';
 import { SystemdNotifier } from './sd-notify.js';
+import { configWithClusterServices, servicesFromCluster } from './services/from-cluster.js';
 import { loadBalancerNodesFromConfig, servicesFromConfig } from './services/from-config.js';
 import { ServicesManager, type ServicesStatus, usesDsr } from './services/manager.js';
 import { interfacesUp, KubernetesSource, type KubernetesSourceStatus } from './sources/kubernetes/source.js';
@@ -104,6 +109,11 @@ export class Daemon {
   private kubeFirewallInput = '';
   /** Kubernetes mode: the last L2 input applied; undefined until the datapath was first applied. */
   private l2ClusterKey: string | undefined;
+  /** The services model and load-balancer nodes last synced, to skip cluster changes that do not touch them. */
+  private servicesInput = '';
+  /** The BGP speaker config and routes last applied from the cluster; false until the first apply. */
+  private bgpInput = '';
+  private bgpApplied = false;
 
   constructor(private readonly options: DaemonOptions) {}
 
@@ -181,6 +191,8 @@ export class Daemon {
     await this.control.listen();
     this.bgp.registerMetrics(this.metrics);
     this.bgp.apply(bgpPlan);
+    this.bgpApplied = true;
+    this.syncClusterBgp();
     this.netlink = new NetlinkWatcher(() => this.scheduleResync());
     this.netlink.start(200, (error) => log.error({ err: String(error) }, 'reading netlink failed'));
     this.metrics.health = () => this.health();
@@ -208,6 +220,9 @@ export class Daemon {
       log,
       interfacesUp,
       onChange: () => {
+        // Services first: health answers change before the slower policy compile.
+        this.syncClusterServices();
+        this.syncClusterBgp();
         this.syncFirewall(false);
         this.followClusterL2();
       },
@@ -230,13 +245,25 @@ export class Daemon {
     if (!this.kube) return this.firewall.sync(this.config);
     // Until the first complete list the pinned policy stays: an empty list is not "no policies".
     if (!this.kube.synced) return true;
-    const config = this.kube.firewallConfig(this.config);
+    // BGPPeers from the cluster get their sessions allowed like the config file's peers.
+    const config = this.withClusterBgp(
+      configWithClusterServices(this.kube.firewallConfig(this.config), this.clusterServices()),
+    );
     const policies = this.kube.hostPolicies();
     const endpoints = this.kube.endpointAddresses(policies);
     // An unlisted selector would match nothing, and a deny rule matching nothing opens traffic:
     // the policy in force stays until every pod watch has listed (its list calls onChange).
     if (!this.kube.pods.synced()) return true;
-    const input = JSON.stringify([policies, config.labels, config.cluster, endpoints]);
+    // Endpoint counts change often and allow nothing: leave them out of the comparison.
+    const services = config.services?.items.map(({ localReadyEndpoints: _, ...s }) => s);
+    const input = JSON.stringify([
+      policies,
+      config.labels,
+      config.cluster,
+      endpoints,
+      services,
+      config.bgp?.peers,
+    ]);
     if (!force && input === this.kubeFirewallInput) return true;
     this.kubeFirewallInput = input;
     return this.firewall.sync(config, policies, endpoints);
@@ -335,7 +362,7 @@ export class Daemon {
     const cluster = this.clusterL2();
     this.l2ClusterKey = clusterL2Key(cluster);
     const l2Plan = this.l2.planFor(this.config.l2, cluster);
-    const dsr = usesDsr(servicesFromConfig(this.config.services));
+    const dsr = usesDsr(this.servicesModel());
     const statuses = this.datapath.apply(planAttachments(this.devices, l2Plan.devices, { dsr }));
     this.l2.apply(statuses);
     this.metrics.attachmentsFailed.set(statuses.filter((s) => s.state === 'failed').length);
@@ -354,7 +381,7 @@ export class Daemon {
     try {
       const config = loadConfig(this.options.configPath);
       // Planned before anything changes, so that invalid BGP input leaves everything as it was.
-      const bgpPlan = this.bgp.prepare(config);
+      const bgpPlan = this.bgp.prepare(this.withClusterBgp(config));
       this.config = config;
       // First, so health answers change before the slower policy compile; binding new
       // ports finishes in the background and reports itself.
@@ -362,6 +389,7 @@ export class Daemon {
       const policiesOk = this.syncFirewall(true);
       this.applyDatapath();
       this.bgp.apply(bgpPlan);
+      this.bgpInput = JSON.stringify([bgpPlan?.speaker, bgpPlan?.routes]);
       this.lastReload = policiesOk
         ? { at, ok: true }
         : { at, ok: false, error: this.firewall.status().lastError?.message ?? 'host policies rejected' };
@@ -376,12 +404,78 @@ export class Daemon {
   }
 
   private syncServices(): Promise<void> {
-    const config = this.config;
-    return this.services.sync(servicesFromConfig(config.services), {
+    const config = this.kube ? this.kube.firewallConfig(this.config) : this.config;
+    const model = this.servicesModel();
+    const loadBalancerNodes = loadBalancerNodesFromConfig(config);
+    this.servicesInput = JSON.stringify([model, loadBalancerNodes]);
+    return this.services.sync(model, {
       addresses: localAddresses(),
-      loadBalancerNodes: loadBalancerNodesFromConfig(config),
+      loadBalancerNodes,
       devices: this.devices,
     });
+  }
+
+  /**
+   * The config file's services, plus with `source: kubernetes` the cluster's
+   * LoadBalancer Services with this node's ready endpoints. Until the first
+   * complete list the cluster contributes nothing.
+   */
+  private servicesModel(): ServicesModel {
+    return servicesFromConfig(configWithClusterServices(this.config, this.clusterServices()).services);
+  }
+
+  private clusterServices(): ServicesModel {
+    if (!this.kube?.synced) return { services: [] };
+    const dsrDefault = this.config.services?.dsr.enabled ?? false;
+    return servicesFromCluster(this.kube.watcher.state(), this.config.nodeName, dsrDefault);
+  }
+
+  /** With `source: kubernetes` and a `bgp` section: the cluster's peers and advertisements merged in. */
+  private withClusterBgp(config: LoadedConfig): LoadedConfig {
+    if (!this.kube?.synced || !config.bgp) return config;
+    const watcher = this.kube.watcher;
+    const nodeLabels = watcher.nodes.items.get(config.nodeName)?.labels ?? {};
+    const onThisNode = (selectors: readonly LabelSelector[]) =>
+      selectors.length === 0 || selectors.some((s) => matchesLabels(s, nodeLabels));
+    const bgp = clusterBgpConfig(config.bgp, {
+      services: this.clusterServices().services,
+      pools: watcher
+        .state()
+        .pools.map((p) => ({ name: p.id.split('/').pop() ?? p.id, labels: {}, ranges: p.ranges })),
+      advertisements: [...watcher.bgpAdvertisements.items.values()],
+      peers: [...watcher.bgpPeers.items.values()]
+        .filter((p) => onThisNode(p.nodeSelectors))
+        .map((p) => p.peer),
+      nodeLabels,
+    });
+    return { ...config, bgp };
+  }
+
+  /** After a cluster change: re-plan BGP; apply only when the speaker's config or routes changed. */
+  private syncClusterBgp(): void {
+    if (!this.bgpApplied || !this.kube || !this.config.bgp) return;
+    try {
+      const plan = this.bgp.prepare(this.withClusterBgp(this.config));
+      const input = JSON.stringify([plan?.speaker, plan?.routes]);
+      if (input === this.bgpInput) return;
+      this.bgpInput = input;
+      this.bgp.apply(plan);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.options.log.error({ err: message }, 'BGP from the cluster rejected; the routes in force stay');
+    }
+  }
+
+  /** After a cluster change (leases change every second): re-sync services only when their input changed. */
+  private syncClusterServices(): void {
+    if (!this.services) return;
+    const config = this.kube ? this.kube.firewallConfig(this.config) : this.config;
+    const model = this.servicesModel();
+    const input = JSON.stringify([model, loadBalancerNodesFromConfig(config)]);
+    if (input === this.servicesInput) return;
+    // DSR's programs attach when the first service asks for DSR.
+    if (usesDsr(model)) this.applyDatapath();
+    void this.syncServices();
   }
 
   /** What the health ports report as serviceProxyHealthy: the datapath is in place and the source synced. */

@@ -24,13 +24,15 @@ export interface ServiceInfo {
   namespace: string;
   name: string;
   labels: Record<string, string>;
-  /** Only the annotations that request pools or addresses (MetalLB, Cilium LB-IPAM). */
+  /** Only the annotations that request pools or addresses (MetalLB, Cilium LB-IPAM) and nodewarden.io/dsr. */
   annotations: Record<string, string>;
   clusterIPs: string[];
   /** spec.loadBalancerIP (deprecated upstream, still used). */
   requestedIP?: string;
   /** status.loadBalancer.ingress[].ip */
   ingressIPs: string[];
+  /** spec.externalIPs (absent in projections made before they were kept). */
+  externalIPs?: string[];
   ports: ServicePort[];
   externalTrafficPolicy: 'Cluster' | 'Local';
   healthCheckNodePort?: number;
@@ -84,4 +86,21 @@ export interface L2AnnouncementPolicy {
   poolSelectors: LabelSelector[];
   loadBalancerIPs: boolean;
   externalIPs: boolean;
+}
+
+/** A MetalLB BGPAdvertisement, projected (daemon/bgp/from-cluster.ts plans with it). */
+export interface BgpAdvertisementPolicy {
+  /** `BGPAdvertisement/namespace/name`. */
+  id: string;
+  /** ipAddressPools and ipAddressPoolSelectors; both empty: every address. */
+  pools: string[];
+  poolSelectors: LabelSelector[];
+  /** This node must match one of them; none: every node. */
+  nodeSelectors: LabelSelector[];
+  /** BGPPeer names; empty: every peer. */
+  peers: string[];
+  communities: string[];
+  localPref?: number;
+  aggregationLength: number;
+  aggregationLengthV6: number;
 }

@@ -37,7 +37,7 @@ export function projectNode(o: KubeObject): Projection<NodeInfo> {
 }
 
 const REQUEST_ANNOTATIONS =
-  /^(metallb\.universe\.tf\/|metallb\.io\/|lbipam\.cilium\.io\/|io\.cilium\/lb-ipam)/;
+  /^(metallb\.universe\.tf\/|metallb\.io\/|lbipam\.cilium\.io\/|io\.cilium\/lb-ipam|nodewarden\.io\/dsr$)/;
 
 export function projectService(o: KubeObject): Projection<ServiceInfo> {
   const spec = o.spec ?? {};
@@ -64,6 +64,9 @@ export function projectService(o: KubeObject): Projection<ServiceInfo> {
     ingressIPs: ((o.status?.loadBalancer?.ingress ?? []) as KubeObject[])
       .map((i) => i.ip)
       .filter((ip): ip is string => typeof ip === 'string'),
+    ...(Array.isArray(spec.externalIPs) && spec.externalIPs.length > 0
+      ? { externalIPs: (spec.externalIPs as unknown[]).map(String) }
+      : {}),
     ports,
     externalTrafficPolicy: spec.externalTrafficPolicy === 'Local' ? 'Local' : 'Cluster',
     ...(spec.healthCheckNodePort ? { healthCheckNodePort: Number(spec.healthCheckNodePort) } : {}),
@@ -150,7 +153,7 @@ export function projectHostPolicy(o: KubeObject): Projection<HostPolicy[]> {
 
 // ---- pools and L2 announcement policies -------------------------------------
 
-const labelSelector = z.strictObject({
+export const labelSelector = z.strictObject({
   matchLabels: z.record(z.string(), z.string()).optional(),
   matchExpressions: z
     .array(
@@ -163,7 +166,7 @@ const labelSelector = z.strictObject({
     .optional(),
 });
 type LabelSelectorInput = z.infer<typeof labelSelector>;
-const toSelector = (s: LabelSelectorInput) => ({
+export const toSelector = (s: LabelSelectorInput) => ({
   matchLabels: s.matchLabels ?? {},
   matchExpressions: (s.matchExpressions ?? []).map((e) => ({
     key: e.key,
@@ -267,7 +270,7 @@ const ourL2Spec = z.strictObject({
   externalIPs: z.boolean().optional(),
 });
 
-function parseSpec<S extends z.ZodType>(
+export function parseSpec<S extends z.ZodType>(
   o: KubeObject,
   schema: S,
 ): { ok: true; spec: z.infer<S> } | { ok: false; problems: InputProblem[] } {

@@ -5,6 +5,7 @@
  */
 import type { HostPolicy } from '../../../host-policies/model.js';
 import type {
+  BgpAdvertisementPolicy,
   EndpointCounts,
   HeartbeatLease,
   L2AnnouncementPolicy,
@@ -13,6 +14,7 @@ import type {
   ServiceInfo,
 } from '../../../model/cluster.js';
 import { formatFieldPath, type InputProblem } from '../../../model/input-errors.js';
+import { type ClusterBgpPeer, projectBgpAdvertisement, projectBgpPeer } from './bgp-projections.js';
 import type { KubeClient, KubeObject } from './client.js';
 import {
   HEARTBEAT_LABEL,
@@ -75,6 +77,8 @@ export class KubernetesWatcher {
   readonly hostPolicies: Reflector<HostPolicy[]>;
   private readonly l2: Reflector<L2AnnouncementPolicy>[];
   private readonly pools: Reflector<LoadBalancerPool>[];
+  readonly bgpPeers: Reflector<ClusterBgpPeer>;
+  readonly bgpAdvertisements: Reflector<BgpAdvertisementPolicy>;
   private readonly all: Reflector<unknown>[];
   private readonly reported = new Set<string>();
   private lastError: string | undefined;
@@ -140,6 +144,12 @@ export class KubernetesWatcher {
       make('ipaddresspools', '/apis/metallb.io/v1beta1/ipaddresspools', projectPool),
       make('loadbalancerpools.nodewarden.io', '/apis/nodewarden.io/v1alpha1/loadbalancerpools', projectPool),
     ];
+    this.bgpPeers = make('bgppeers', '/apis/metallb.io/v1beta2/bgppeers', projectBgpPeer);
+    this.bgpAdvertisements = make(
+      'bgpadvertisements',
+      '/apis/metallb.io/v1beta1/bgpadvertisements',
+      projectBgpAdvertisement,
+    );
     this.all = [
       this.nodes,
       this.services,
@@ -148,6 +158,8 @@ export class KubernetesWatcher {
       this.hostPolicies,
       ...this.l2,
       ...this.pools,
+      this.bgpPeers,
+      this.bgpAdvertisements,
     ] as Reflector<unknown>[];
   }
 
