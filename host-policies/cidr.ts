@@ -4,6 +4,7 @@
  * that fits the family. Host bits are allowed and masked off, as Cilium does; a
  * bare address is a /32 or /128. IPv4-mapped IPv6 (`::ffff:a.b.c.d`) becomes IPv4.
  */
+import { formatIPv6Groups } from '../model/ipv6.js';
 
 export interface Cidr {
   family: 4 | 6;
@@ -144,24 +145,7 @@ export function parseCidr(text: string): CidrParse {
 function formatIPv6(bytes: Uint8Array): string {
   const groups: number[] = [];
   for (let i = 0; i < 16; i += 2) groups.push((bytes[i]! << 8) | bytes[i + 1]!);
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (gs: number[]) => gs.map((g) => g.toString(16)).join(':');
-  if (bestLen < 2) return hex(groups);
-  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLen))}`;
+  return formatIPv6Groups(groups);
 }
 
 export function formatCidr(c: Cidr): string {

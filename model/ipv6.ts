@@ -71,3 +71,30 @@ export function scanIPv6Groups(
   }
   return true;
 }
+
+/**
+ * RFC 5952 text of eight 16-bit groups: lower case, no leading zeros, the first
+ * longest run of two or more zero groups as `::`. Shared by the host-policy CIDRs
+ * and the BGP codec.
+ */
+export function formatIPv6Groups(groups: ArrayLike<number>): string {
+  let bestStart = -1;
+  let bestLength = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLength) {
+      bestStart = i;
+      bestLength = j - i;
+    }
+    i = j;
+  }
+  const hex = (from: number, to: number) =>
+    Array.from({ length: to - from }, (_, k) => groups[from + k]!.toString(16)).join(':');
+  if (bestStart < 0) return hex(0, 8);
+  return `${hex(0, bestStart)}::${hex(bestStart + bestLength, 8)}`;
+}

@@ -1,4 +1,4 @@
-import { scanIPv6Groups } from '../../../model/ipv6.js';
+import { formatIPv6Groups, scanIPv6Groups } from '../../../model/ipv6.js';
 import type { Family } from '../types.js';
 import { BgpMessageError, ErrorCode, UpdateSubcode } from './errors.js';
 
@@ -139,32 +139,7 @@ export function formatIPv6(b: Uint8Array, offset = 0): string {
   ) {
     return `::ffff:${formatIPv4(b, offset + 12)}`; // IPv4-mapped (RFC 5952 5)
   }
-  let bestStart = -1;
-  let bestLength = 1;
-  for (let i = 0; i < 8; ) {
-    if (words[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && words[j] === 0) j++;
-    if (j - i > bestLength) {
-      bestStart = i;
-      bestLength = j - i;
-    }
-    i = j;
-  }
-  let out = '';
-  for (let i = 0; i < 8; i++) {
-    if (i === bestStart) {
-      out += '::';
-      i += bestLength - 1;
-      continue;
-    }
-    if (out.length > 0 && !out.endsWith(':')) out += ':';
-    out += words[i]!.toString(16);
-  }
-  return out;
+  return formatIPv6Groups(words);
 }
 
 export function formatAddress(family: Family, b: Uint8Array, offset = 0): string {
