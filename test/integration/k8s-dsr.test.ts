@@ -11,7 +11,8 @@
  * backends, which see the client, and replies never cross the load-balancer
  * node; the plain Service stays on the normal path (nothing encapsulated);
  * the health port answers over IPv6 and IPv4 and counts a dual-stack pod
- * once; removing the annotation takes the Service off DSR.
+ * once; removing the annotation takes the Service off DSR, and setting it
+ * back puts it on again.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DaemonStatus } from '../../daemon/daemon.js';
@@ -95,6 +96,18 @@ async function loadBalancerService(name: string, spec: KubeObject, ingress: stri
   const status = { loadBalancer: { ingress: ingress.map((ip) => ({ ip })) } };
   const r = await api('PUT', `${SERVICES}/${name}/status`, { ...service, status });
   expect(r.code).toBe(200);
+}
+
+/** Sets `shop/web`'s DSR annotation to `value`, or removes it (a PUT of the Service, as kubectl does). */
+async function setDsrAnnotation(value: string | undefined): Promise<void> {
+  const current = (await api('GET', `${SERVICES}/web`)).body;
+  const { [DSR_ANNOTATION]: _, ...others } = (current.metadata.annotations ?? {}) as Record<string, string>;
+  const annotations = value === undefined ? others : { ...others, [DSR_ANNOTATION]: value };
+  const updated = await api('PUT', `${SERVICES}/web`, {
+    ...current,
+    metadata: { ...current.metadata, annotations },
+  });
+  expect(updated.code).toBe(200);
 }
 
 /** The health port's answer, from the client; undefined when nothing answers. */
@@ -282,14 +295,7 @@ describe('DSR per Service from Kubernetes, IPv4 and IPv6', () => {
   });
 
   it('removing the annotation takes the Service off DSR: no VIP entries, no local VIPs, no DSR programs', async () => {
-    const current = (await api('GET', `${SERVICES}/web`)).body;
-    const { [DSR_ANNOTATION]: _, ...annotations } = current.metadata.annotations as Record<string, string>;
-    const updated = await api('PUT', `${SERVICES}/web`, {
-      ...current,
-      metadata: { ...current.metadata, annotations },
-    });
-    expect(updated.code).toBe(200);
-
+    await setDsrAnnotation(undefined);
     const start = performance.now();
     await waitForDsr(['lb'], 'no VIP entries', (dsr) => dsr.vips.length === 0);
     await waitForDsr(['be1', 'be2'], 'no local VIPs', (dsr) => dsr.localVips.length === 0);
@@ -311,5 +317,25 @@ describe('DSR per Service from Kubernetes, IPv4 and IPv6', () => {
     expect(encapsulated).toBe(0);
     // The health port does not depend on DSR.
     expect((await healthCheck(ADDR.be1.v6))?.code).toBe(200);
+  });
+
+  it('setting it back to "true" puts the Service on DSR again: the programs attach, IPv6 traffic is tunnelled', async () => {
+    await setDsrAnnotation('true');
+    await waitForDsr(['lb'], 'both tables', (dsr) => dsr.tables.length === 2);
+    await waitForDsr(['be1', 'be2'], 'the VIPs local', (dsr) => dsr.localVips.length === 3);
+    const lb = await daemon('lb').status();
+    expect(lb.attachments.filter((a) => a.hook === 'xdp')).toEqual([
+      expect.objectContaining({ ifname: 'eth0', program: 'nw_dsr_xdp', state: 'attached' }),
+    ]);
+    const backends = new Set<string>();
+    const encapsulated = await captureAtLb(ENCAPSULATED, async () => {
+      for (let i = 0; i < 8; i++) {
+        const a = await httpGet(`http://[${ADDR.vip.v6}]/`);
+        expect(a.client).toBe(ADDR.client.v6);
+        backends.add(a.backend);
+      }
+    });
+    expect(backends).toEqual(new Set(['be1', 'be2-pod']));
+    expect(encapsulated).toBeGreaterThanOrEqual(8 * 3);
   });
 });

@@ -60,7 +60,7 @@ export function kubernetesModeConfig(
     `devices: [${devices.join(', ')}]`,
     'source: kubernetes',
     'kubernetes:',
-    `  kubeconfig: ${writeFixtureKubeconfig(server, token)}`,
+    `  kubeconfig: ${writeFixtureKubeconfig(server, token, dir)}`,
     '  idleTimeoutSeconds: 5',
     `policies: { directory: ${join(dir, 'policies.d')} }`,
   ];
