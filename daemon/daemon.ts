@@ -111,6 +111,8 @@ export class Daemon {
   private l2ClusterKey: string | undefined;
   /** The services model and load-balancer nodes last synced, to skip cluster changes that do not touch them. */
   private servicesInput = '';
+  /** Whether the datapath last applied has DSR's programs. */
+  private datapathDsr = false;
   /** The BGP speaker config and routes last applied from the cluster; false until the first apply. */
   private bgpInput = '';
   private bgpApplied = false;
@@ -363,6 +365,7 @@ export class Daemon {
     this.l2ClusterKey = clusterL2Key(cluster);
     const l2Plan = this.l2.planFor(this.config.l2, cluster);
     const dsr = usesDsr(this.servicesModel());
+    this.datapathDsr = dsr;
     const statuses = this.datapath.apply(planAttachments(this.devices, l2Plan.devices, { dsr }));
     this.l2.apply(statuses);
     this.metrics.attachmentsFailed.set(statuses.filter((s) => s.state === 'failed').length);
@@ -473,8 +476,8 @@ export class Daemon {
     const model = this.servicesModel();
     const input = JSON.stringify([model, loadBalancerNodesFromConfig(config)]);
     if (input === this.servicesInput) return;
-    // DSR's programs attach when the first service asks for DSR.
-    if (usesDsr(model)) this.applyDatapath();
+    // DSR's programs attach when the first service asks for DSR, and go with the last one.
+    if (usesDsr(model) !== this.datapathDsr) this.applyDatapath();
     void this.syncServices();
   }
 

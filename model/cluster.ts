@@ -43,6 +43,11 @@ export interface ServiceInfo {
 export interface EndpointCounts {
   namespace: string;
   service: string;
+  /**
+   * The slice's address family. A dual-stack Service has a slice per family that name
+   * the same pods, so counts add up per family only (absent in older projections).
+   */
+  addressType?: string;
   /** node name → ready endpoints on it ('' for endpoints without a node). */
   readyByNode: Record<string, number>;
   /** Only for default/kubernetes: the API servers' ready addresses and port (entity kube-apiserver). */

@@ -3,6 +3,7 @@
  * services model for this node. Pure, so the mapping is unit-tested apart
  * from the API.
  */
+import { isIP } from 'node:net';
 import type { NodeInfo, ServiceInfo } from '../../model/cluster.js';
 import type { Service, ServicesModel } from '../../services/model.js';
 import { type Config, servicesSchema } from '../config/schema.js';
@@ -17,11 +18,18 @@ export interface ClusterServicesInput {
   nodes: readonly NodeInfo[];
 }
 
-/** A node's addresses DSR tunnels to: its InternalIPs, else its ExternalIPs. */
+/**
+ * A node's addresses DSR tunnels to: per address family its InternalIPs, else
+ * its ExternalIPs, so that a node with an IPv4 InternalIP and only an IPv6
+ * ExternalIP is a backend of IPv6 VIPs too (tables never mix families).
+ */
 function nodeAddresses(node: NodeInfo | undefined): string[] {
   if (!node) return [];
-  const internal = node.addresses.filter((a) => a.type === 'InternalIP').map((a) => a.address);
-  return internal.length > 0 ? internal : node.addresses.map((a) => a.address);
+  return [4, 6].flatMap((family) => {
+    const of = node.addresses.filter((a) => isIP(a.address) === family);
+    const internal = of.filter((a) => a.type === 'InternalIP');
+    return (internal.length > 0 ? internal : of).map((a) => a.address);
+  });
 }
 
 function dsrFor(service: ServiceInfo, dsrDefault: boolean): boolean {

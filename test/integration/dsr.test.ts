@@ -16,10 +16,12 @@ import { mountTempBpffs, type TempBpffs } from '../support/bpffs.js';
 import { type DaemonFiles, type DaemonInstance, startDaemon } from '../support/daemon.js';
 import {
   ADDR,
+  type Answer,
   buildDsrTopology,
   captureOnPort,
   type DsrTopology,
   dsrConfig,
+  getAnswer,
   NODE_PORT,
   startDsrDaemons,
 } from '../support/dsr-topology.js';
@@ -31,12 +33,6 @@ const files: DaemonFiles[] = [];
 let lbDaemon: DaemonInstance;
 let lbFiles: DaemonFiles;
 const daemons: DaemonInstance[] = [];
-
-interface Answer {
-  backend: string;
-  client: string;
-  local?: string;
-}
 
 beforeAll(async () => {
   bpffs = mountTempBpffs();
@@ -55,10 +51,7 @@ afterAll(async () => {
   for (const f of files) f.destroy();
 });
 
-async function httpGet(url: string): Promise<Answer> {
-  const r = await topo.client.exec(['curl', '-sS', '-g', '--max-time', '3', url]);
-  return JSON.parse(r.stdout) as Answer;
-}
+const httpGet = (url: string) => getAnswer(topo.client, url);
 
 async function udpAsk(address: string, port = 53): Promise<Answer & { from: string }> {
   const script = `

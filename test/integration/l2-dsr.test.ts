@@ -19,7 +19,7 @@ import type { L2Status } from '../../daemon/l2/manager.js';
 import { type Bridge, type BridgePort, createLab, type Host, type Lab } from '../lab/index.js';
 import { mountTempBpffs, type TempBpffs } from '../support/bpffs.js';
 import { type DaemonFiles, type DaemonInstance, daemonFiles, startDaemon } from '../support/daemon.js';
-import { captureOnPort, serve, serverScriptDir } from '../support/dsr-topology.js';
+import { captureOnPort, getAnswer, serve, serverScriptDir } from '../support/dsr-topology.js';
 import { enableNativeXdpTx, l2NodeConfig } from '../support/l2.js';
 
 const ADDR = {
@@ -76,10 +76,7 @@ async function neighbourMac(ip: string): Promise<string | undefined> {
   return entry?.lladdr?.toLowerCase();
 }
 
-async function httpGet(url: string): Promise<{ backend: string; client: string; local: string }> {
-  const r = await client.exec(['curl', '-sS', '-g', '--max-time', '3', url]);
-  return JSON.parse(r.stdout) as { backend: string; client: string; local: string };
-}
+const httpGet = (url: string) => getAnswer(client, url);
 
 /** Packets matching `filter` that tcpdump saw on the switch port towards the load balancer. */
 async function captureAtLb(filter: string, during: () => Promise<void>): Promise<number> {

@@ -4,8 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 
-export function writeFixtureKubeconfig(server: string, token: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'nw-kubeconfig-'));
+/** Written into `dir` (the caller removes it), else into a temporary directory of its own. */
+export function writeFixtureKubeconfig(
+  server: string,
+  token: string,
+  dir = mkdtempSync(join(tmpdir(), 'nw-kubeconfig-')),
+): string {
   const file = join(dir, 'kubeconfig');
   writeFileSync(
     file,

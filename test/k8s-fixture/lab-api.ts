@@ -22,16 +22,22 @@ export function labApi(host: Host, server: string, token: string): LabApi {
   };
 }
 
-/** Starts the fixture API server inside `host`'s namespace (bookmarks every 500 ms). */
+/**
+ * Starts the fixture API server inside `host`'s namespace (bookmarks every 500 ms), on its
+ * loopback or, for daemons in other namespaces, on `listen` (an address of `host`).
+ */
 export async function startLabFixture(
   host: Host,
   token: string,
+  listen = '127.0.0.1',
 ): Promise<{ process: LabProcess; server: string; api: LabApi }> {
   const process = host.spawn([
     'node',
     '--import',
     'tsx',
     'test/k8s-fixture/main.ts',
+    '--host',
+    listen,
     '--token',
     token,
     '--bookmark-ms',
@@ -54,7 +60,7 @@ export function kubernetesModeConfig(
     `devices: [${devices.join(', ')}]`,
     'source: kubernetes',
     'kubernetes:',
-    `  kubeconfig: ${writeFixtureKubeconfig(server, token)}`,
+    `  kubeconfig: ${writeFixtureKubeconfig(server, token, dir)}`,
     '  idleTimeoutSeconds: 5',
     `policies: { directory: ${join(dir, 'policies.d')} }`,
   ];
@@ -79,19 +85,29 @@ export function localLoadBalancerService(
   };
 }
 
-/** An EndpointSlice `<service>-abcde` with one endpoint on `nodeName` and any more given. */
+/**
+ * An EndpointSlice with one endpoint per entry of `endpoints`: `<service>-abcde` for IPv4,
+ * `<service>-v6abc` for IPv6 (a dual-stack Service has one slice per family, naming the same pods).
+ */
 export function endpointSlice(
   namespace: string,
   service: string,
   endpoints: { nodeName: string; ready: boolean }[],
+  addressType: 'IPv4' | 'IPv6' = 'IPv4',
 ): KubeObject {
+  const v6 = addressType === 'IPv6';
   return {
     apiVersion: 'discovery.k8s.io/v1',
     kind: 'EndpointSlice',
-    metadata: { namespace, name: `${service}-abcde`, labels: { 'kubernetes.io/service-name': service } },
-    addressType: 'IPv4',
+    metadata: {
+      namespace,
+      name: `${service}-${v6 ? 'v6abc' : 'abcde'}`,
+      labels: { 'kubernetes.io/service-name': service },
+    },
+    addressType,
     endpoints: endpoints.map((e, i) => ({
-      addresses: [`10.244.${i}.5`],
+      addresses: [v6 ? `fd00:244:${i}::5` : `10.244.${i}.5`],
+      targetRef: { kind: 'Pod', namespace, name: `${service}-${i}` },
       conditions: { ready: e.ready },
       nodeName: e.nodeName,
     })),

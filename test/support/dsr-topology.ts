@@ -164,6 +164,19 @@ table inet nwtest {
   };
 }
 
+/** What the JSON server answers: who answered, the client address it saw, the address it answered on. */
+export interface Answer {
+  backend: string;
+  client: string;
+  local?: string;
+}
+
+/** GET `url` from `host` (curl, 3 s at most): the JSON server's answer. */
+export async function getAnswer(host: Host, url: string): Promise<Answer> {
+  const r = await host.exec(['curl', '-sS', '-g', '--max-time', '3', url]);
+  return JSON.parse(r.stdout) as Answer;
+}
+
 /** Packets matching `filter` that tcpdump saw on `port` of `bridge` while `during` ran. */
 export async function captureOnPort(
   bridge: Bridge,

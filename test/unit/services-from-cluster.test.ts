@@ -105,6 +105,37 @@ describe('servicesFromCluster', () => {
   });
 });
 
+describe('servicesFromCluster: DSR backends per address family', () => {
+  it("takes a node's InternalIPs of each family, else its ExternalIPs of that family", () => {
+    const nodes: NodeInfo[] = [
+      {
+        name: 'dual',
+        labels: {},
+        addresses: [
+          { type: 'InternalIP', address: '10.0.0.1' },
+          { type: 'InternalIP', address: 'fd00::1' },
+          { type: 'ExternalIP', address: '2001:db8::1' },
+        ],
+      },
+      {
+        name: 'v6-external',
+        labels: {},
+        addresses: [
+          { type: 'ExternalIP', address: '198.51.100.2' },
+          { type: 'InternalIP', address: '10.0.0.2' },
+          { type: 'ExternalIP', address: '2001:db8::2' },
+        ],
+      },
+    ];
+    const model = servicesFromCluster(
+      { services: [web], nodes, readyEndpoints: ready({ 'shop/web': { dual: 1, 'v6-external': 1 } }) },
+      'dual',
+      false,
+    );
+    expect(model.services[0]!.backendNodes).toEqual(['10.0.0.1', 'fd00::1', '10.0.0.2', '2001:db8::2']);
+  });
+});
+
 describe('projectService keeps what services need', () => {
   it('keeps the DSR annotation and externalIPs, and drops unrelated annotations', () => {
     const projected = projectService({

@@ -95,7 +95,13 @@ export function projectEndpointSlice(o: KubeObject): Projection<EndpointCounts> 
         port: Number((o.ports ?? [])[0]?.port ?? 443),
       }
     : undefined;
-  return ok({ namespace: o.metadata.namespace, service, readyByNode, ...(apiServers ? { apiServers } : {}) });
+  return ok({
+    namespace: o.metadata.namespace,
+    service,
+    ...(typeof o.addressType === 'string' ? { addressType: o.addressType } : {}),
+    readyByNode,
+    ...(apiServers ? { apiServers } : {}),
+  });
 }
 
 export const HEARTBEAT_PREFIX = 'nodewarden-node-';

@@ -16,6 +16,7 @@ import type {
 import { formatFieldPath, type InputProblem } from '../../../model/input-errors.js';
 import { type ClusterBgpPeer, projectBgpAdvertisement, projectBgpPeer } from './bgp-projections.js';
 import type { KubeClient, KubeObject } from './client.js';
+import { readyEndpointsByService } from './endpoint-counts.js';
 import {
   HEARTBEAT_LABEL,
   projectEndpointSlice,
@@ -196,14 +197,7 @@ export class KubernetesWatcher {
   }
 
   state(): ClusterState {
-    const readyEndpoints = new Map<string, Map<string, number>>();
-    for (const slice of this.endpointSlices.items.values()) {
-      const key = `${slice.namespace}/${slice.service}`;
-      const byNode = readyEndpoints.get(key) ?? new Map<string, number>();
-      readyEndpoints.set(key, byNode);
-      for (const [node, n] of Object.entries(slice.readyByNode))
-        byNode.set(node, (byNode.get(node) ?? 0) + n);
-    }
+    const readyEndpoints = readyEndpointsByService(this.endpointSlices.items.values());
     const nodes = [...this.nodes.items.values()];
     return {
       ...(this.nodes.items.has(this.options.nodeName)
