@@ -24,7 +24,7 @@ export interface SelectablePool {
 }
 
 /** The name requests and advertisements use: the last segment of `Kind/name` or `Kind/namespace/name`. */
-export const poolName = (id: string): string => id.split('/').at(-1)!;
+const poolName = (id: string): string => id.split('/').at(-1)!;
 
 export function addressInRanges(ip: string, ranges: readonly string[]): boolean {
   const v = ipToBigInt(ip);
@@ -35,7 +35,7 @@ export function addressInRanges(ip: string, ranges: readonly string[]): boolean 
   });
 }
 
-export function choosesPool(choice: PoolChoice, pool: Pick<SelectablePool, 'name' | 'labels'>): boolean {
+function choosesPool(choice: PoolChoice, pool: Pick<SelectablePool, 'name' | 'labels'>): boolean {
   return choice.pools.includes(pool.name) || choice.poolSelectors.some((s) => matchesLabels(s, pool.labels));
 }
 

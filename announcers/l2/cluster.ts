@@ -1,9 +1,9 @@
 /**
  * Kubernetes mode of the L2 announcer, as a pure function: the L2 policies
  * (CiliumL2AnnouncementPolicy, MetalLB L2Advertisement, our L2Announcement)
- * applied to LoadBalancer Services' ingress IPs and externalIPs give each IP its eligible nodes
- * and interface patterns; rendezvous hashing over the live eligible nodes gives
- * its owner. The result feeds planL2 unchanged: announcements plus the set of
+ * applied to LoadBalancer Services' ingress IPs and external IPs give each IP
+ * its eligible nodes and interface patterns; rendezvous hashing over the live
+ * eligible nodes gives its owner. The result feeds planL2 unchanged: announcements plus the set of
  * IPs this node owns now.
  */
 import { matchesLabels } from '../../host-policies/selector.js';
