@@ -4,6 +4,7 @@
  * the problem in the log and in status.
  */
 
+import { selectablePool } from '../announcers/ipam/pool-selection.js';
 import { L2Actuator } from '../announcers/l2/actuator.js';
 import { planClusterL2 } from '../announcers/l2/cluster.js';
 import { NetlinkWatcher } from '../bpf/index.js';
@@ -442,9 +443,7 @@ export class Daemon {
       selectors.length === 0 || selectors.some((s) => matchesLabels(s, nodeLabels));
     const bgp = clusterBgpConfig(config.bgp, {
       services: this.clusterServices().services,
-      pools: watcher
-        .state()
-        .pools.map((p) => ({ name: p.id.split('/').pop() ?? p.id, labels: {}, ranges: p.ranges })),
+      pools: watcher.state().pools.map(selectablePool),
       advertisements: [...watcher.bgpAdvertisements.items.values()],
       peers: [...watcher.bgpPeers.items.values()]
         .filter((p) => onThisNode(p.nodeSelectors))

@@ -139,6 +139,9 @@ const labelSelector = (options: { endpoints: boolean }) => {
   });
 };
 
+/** A plain Kubernetes label selector (node, service and pool selectors of the announcement kinds too). */
+export const kubeLabelSelector = labelSelector({ endpoints: false });
+
 // ---------------------------------------------------------------------------
 // Peers
 

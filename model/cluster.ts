@@ -69,6 +69,8 @@ export interface HeartbeatLease {
 export interface LoadBalancerPool {
   /** `CiliumLoadBalancerIPPool/name` or `IPAddressPool/namespace/name`. */
   id: string;
+  /** metadata.labels, which advertisements' pool selectors match. */
+  labels: Record<string, string>;
   /** CIDRs (`192.0.2.0/28`) and ranges (`192.0.2.10-192.0.2.20`), IPv4 and IPv6. */
   ranges: string[];
   serviceSelector?: LabelSelector;
@@ -89,7 +91,9 @@ export interface L2AnnouncementPolicy {
   /** MetalLB: only IPs from these pools (by name) or pools matching these selectors; both empty: all. */
   pools: string[];
   poolSelectors: LabelSelector[];
+  /** Announce the Services' status.loadBalancer.ingress IPs. */
   loadBalancerIPs: boolean;
+  /** Announce the Services' spec.externalIPs. */
   externalIPs: boolean;
 }
 

@@ -1,9 +1,9 @@
 /**
  * Kubernetes mode of the L2 announcer, as a pure function: the L2 policies
  * (CiliumL2AnnouncementPolicy, MetalLB L2Advertisement, our L2Announcement)
- * applied to LoadBalancer Services' ingress IPs give each IP its eligible nodes
- * and interface patterns; rendezvous hashing over the live eligible nodes gives
- * its owner. The result feeds planL2 unchanged: announcements plus the set of
+ * applied to LoadBalancer Services' ingress IPs and external IPs give each IP
+ * its eligible nodes and interface patterns; rendezvous hashing over the live
+ * eligible nodes gives its owner. The result feeds planL2 unchanged: announcements plus the set of
  * IPs this node owns now.
  */
 import { matchesLabels } from '../../host-policies/selector.js';
@@ -14,7 +14,7 @@ import type {
   NodeInfo,
   ServiceInfo,
 } from '../../model/cluster.js';
-import { ipToBigInt, parseRange } from '../ipam/plan.js';
+import { choosesAddress, type SelectablePool, selectablePool } from '../ipam/pool-selection.js';
 import { eligibleNodes, rendezvousOwner } from '../ownership/rendezvous.js';
 import { canonicalIp } from './addresses.js';
 import type { L2Announcement } from './model.js';
@@ -56,32 +56,38 @@ export interface ClusterL2Plan {
 const anchored = (patterns: readonly string[]): string[] =>
   patterns.length === 0 ? ['^.*$'] : patterns.map((p) => `^(?:${p})$`);
 
-function poolName(pool: LoadBalancerPool): string {
-  return pool.id.split('/').at(-1)!;
+/** Where a Service's address comes from: status.loadBalancer.ingress or spec.externalIPs. */
+export type ServiceAddressKind = 'loadBalancer' | 'external';
+
+/** A Service's addresses, canonical and each once, with where each comes from. */
+function serviceAddresses(service: ServiceInfo): { ip: string; kinds: Set<ServiceAddressKind> }[] {
+  const byIp = new Map<string, Set<ServiceAddressKind>>();
+  const add = (raw: string, kind: ServiceAddressKind) => {
+    const ip = canonicalIp(raw);
+    byIp.set(ip, (byIp.get(ip) ?? new Set()).add(kind));
+  };
+  for (const ip of service.ingressIPs) add(ip, 'loadBalancer');
+  for (const ip of service.externalIPs ?? []) add(ip, 'external');
+  return [...byIp].map(([ip, kinds]) => ({ ip, kinds }));
 }
 
-function inPool(ip: string, pool: LoadBalancerPool): boolean {
-  const v = ipToBigInt(ip);
-  if (!v) return false;
-  return pool.ranges.some((text) => {
-    const r = parseRange(text);
-    return r !== undefined && r.v6 === v.v6 && r.lo <= v.value && v.value <= r.hi;
-  });
-}
-
-/** Whether a policy selects this IP of this service. */
+/**
+ * Whether a policy selects this address of this service: its flag for the address's kind
+ * (Cilium's loadBalancerIPs / externalIPs), its service selector, and its pools (MetalLB:
+ * pool names or pool selectors; neither: every address).
+ */
 export function policySelects(
   policy: L2AnnouncementPolicy,
   service: ServiceInfo,
-  ip: string,
-  pools: readonly LoadBalancerPool[],
+  address: { ip: string; kinds: ReadonlySet<ServiceAddressKind> },
+  pools: readonly SelectablePool[],
 ): boolean {
-  if (!policy.loadBalancerIPs) return false;
+  const byKind =
+    (policy.loadBalancerIPs && address.kinds.has('loadBalancer')) ||
+    (policy.externalIPs && address.kinds.has('external'));
+  if (!byKind) return false;
   if (policy.serviceSelector && !matchesLabels(policy.serviceSelector, service.labels)) return false;
-  // MetalLB: neither pools nor pool selectors means every pool. Our pools carry no labels, so a
-  // pool selector cannot match one: such an advertisement selects by its pool names only.
-  if (policy.pools.length === 0 && policy.poolSelectors.length === 0) return true;
-  return pools.some((p) => policy.pools.includes(poolName(p)) && inPool(ip, p));
+  return choosesAddress(policy, pools, address.ip);
 }
 
 export function planClusterL2(input: ClusterL2Input): ClusterL2Plan {
@@ -96,14 +102,15 @@ export function planClusterL2(input: ClusterL2Input): ClusterL2Plan {
     { services: Set<string>; policies: Set<string>; eligible: Set<string>; mine: Set<string> }
   >();
   const policies = [...input.policies].sort((a, b) => a.id.localeCompare(b.id));
+  const pools = input.pools.map(selectablePool);
 
   for (const service of input.services) {
     const key = `${service.namespace}/${service.name}`;
     const ready = input.readyEndpoints.get(key);
-    for (const raw of service.ingressIPs) {
-      const ip = canonicalIp(raw);
+    for (const address of serviceAddresses(service)) {
+      const { ip } = address;
       for (const policy of policies) {
-        if (!policySelects(policy, service, ip, input.pools)) continue;
+        if (!policySelects(policy, service, address, pools)) continue;
         const eligible = eligibleNodes(nodeFacts, {
           nodeSelectors: policy.nodeSelectors,
           interfaces: policy.interfaces,

@@ -9,20 +9,14 @@
  * selects it. A Service with externalTrafficPolicy Local is advertised only
  * while this node has a ready endpoint of it.
  */
-import { BlockList, isIPv4 } from 'node:net';
+import { choosesAddress, type SelectablePool } from '../../announcers/ipam/pool-selection.js';
 import { matchesLabels } from '../../host-policies/selector.js';
 import type { BgpAdvertisementPolicy } from '../../model/cluster.js';
 import type { Service } from '../../services/model.js';
 import type { BgpAdvertisementConfig, BgpConfig, BgpPeerConfig } from '../config/schema.js';
 
-/** An address pool as advertisements select it (MetalLB IPAddressPool, Cilium pool). */
-export interface ClusterBgpPool {
-  /** The name advertisements list in `ipAddressPools`. */
-  name: string;
-  labels: Readonly<Record<string, string>>;
-  /** CIDRs and `first-last` ranges. */
-  ranges: readonly string[];
-}
+/** An address pool as advertisements select it (MetalLB IPAddressPool, Cilium pool, our LoadBalancerPool). */
+export type ClusterBgpPool = SelectablePool;
 
 export type ClusterBgpAdvertisement = BgpAdvertisementPolicy;
 
@@ -36,21 +30,6 @@ export interface ClusterBgpInput {
   nodeLabels: Readonly<Record<string, string>>;
 }
 
-function poolBlockList(pool: ClusterBgpPool): BlockList {
-  const list = new BlockList();
-  for (const range of pool.ranges) {
-    const family = range.includes(':') ? 'ipv6' : 'ipv4';
-    if (range.includes('/')) {
-      const [address = '', length = ''] = range.split('/');
-      list.addSubnet(address, Number(length), family);
-    } else if (range.includes('-')) {
-      const [first = '', last = ''] = range.split('-').map((s) => s.trim());
-      list.addRange(first, last, family);
-    } else list.addAddress(range, family);
-  }
-  return list;
-}
-
 /** The addresses this node may advertise: ETP Local needs a ready local endpoint. */
 export function advertisableAddresses(services: readonly Service[]): string[] {
   const addresses = services
@@ -60,23 +39,8 @@ export function advertisableAddresses(services: readonly Service[]): string[] {
   return [...new Set(addresses)].sort();
 }
 
-function selects(
-  ad: ClusterBgpAdvertisement,
-  pools: readonly { pool: ClusterBgpPool; list: BlockList }[],
-  address: string,
-): boolean {
-  if (ad.pools.length === 0 && ad.poolSelectors.length === 0) return true;
-  const family = isIPv4(address) ? 'ipv4' : 'ipv6';
-  return pools.some(
-    ({ pool, list }) =>
-      (ad.pools.includes(pool.name) || ad.poolSelectors.some((s) => matchesLabels(s, pool.labels))) &&
-      list.check(address, family),
-  );
-}
-
 export function clusterBgpConfig(base: BgpConfig, input: ClusterBgpInput): BgpConfig {
   const addresses = advertisableAddresses(input.services);
-  const pools = input.pools.map((pool) => ({ pool, list: poolBlockList(pool) }));
   const known = new Set(base.peers.map((p) => p.peerAddress));
   // The config file's peers win over a BGPPeer with the same address.
   const peers = [...base.peers, ...input.peers.filter((p) => !known.has(p.peerAddress))];
@@ -84,7 +48,7 @@ export function clusterBgpConfig(base: BgpConfig, input: ClusterBgpInput): BgpCo
   const advertisements = input.advertisements.flatMap((ad): BgpAdvertisementConfig[] => {
     const onThisNode =
       ad.nodeSelectors.length === 0 || ad.nodeSelectors.some((s) => matchesLabels(s, input.nodeLabels));
-    const prefixes = addresses.filter((a) => selects(ad, pools, a));
+    const prefixes = addresses.filter((a) => choosesAddress(ad, input.pools, a));
     // Names of peers that do not exist select nothing (MetalLB ignores them too).
     const targets = ad.peers.filter((name) => peerNames.has(name));
     if (!onThisNode || prefixes.length === 0 || (ad.peers.length > 0 && targets.length === 0)) return [];

@@ -3,7 +3,8 @@
  * server in the node's namespace) peers with a real BIRD named by a MetalLB
  * BGPPeer and advertises a LoadBalancer Service's IP by a BGPAdvertisement.
  * With externalTrafficPolicy Local the route is withdrawn when the node's last
- * ready endpoint goes, and comes back with it.
+ * ready endpoint goes, and comes back with it. A BGPAdvertisement that chooses
+ * a labelled IPAddressPool by ipAddressPoolSelectors adds its community.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -148,5 +149,38 @@ describe('BGP from Kubernetes', () => {
       5000,
       50,
     );
+  });
+
+  it('a BGPAdvertisement with ipAddressPoolSelectors advertises the addresses of pools whose labels match', async () => {
+    await api('POST', '/fixture/seed', [
+      {
+        apiVersion: 'metallb.io/v1beta1',
+        kind: 'IPAddressPool',
+        metadata: { namespace: 'metallb-system', name: 'internet', labels: { exposure: 'internet' } },
+        spec: { addresses: ['192.0.2.64/27'] },
+      },
+      ...[
+        // 'dark' first: once 'internet' shows, the daemon has seen both.
+        ['dark', 'none', '65001:300'],
+        ['internet', 'internet', '65001:200'],
+      ].map(([name, exposure, community]) => ({
+        apiVersion: 'metallb.io/v1beta1',
+        kind: 'BGPAdvertisement',
+        metadata: { namespace: 'metallb-system', name },
+        spec: { ipAddressPoolSelectors: [{ matchLabels: { exposure } }], communities: [community] },
+      })),
+    ]);
+    const held = await waitFor(
+      'the VIP with the labelled pool’s community',
+      v4Routes,
+      (r) => r.some((x) => x.prefix === `${VIP}/32` && x.communities.includes('65001:200')),
+      10_000,
+      50,
+    );
+    // 'public' chooses every address; 'dark' selects no pool, so it adds nothing.
+    expect([...held.find((x) => x.prefix === `${VIP}/32`)!.communities].sort()).toEqual([
+      '65001:100',
+      '65001:200',
+    ]);
   });
 });

@@ -8,6 +8,9 @@
  * takes the IP over after the lease expiry and its gratuitous ARP moves the
  * client's neighbour entry without the client asking. Measured with the
  * default timing (renew 1 s, expiry 3 s) and a tuned one (300 ms, 1 s).
+ * With the default timing, an L2Advertisement that chooses a labelled
+ * IPAddressPool by ipAddressPoolSelectors, and a CiliumL2AnnouncementPolicy
+ * with externalIPs, announce their IPs too (and nothing they do not select).
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,6 +28,12 @@ const API_IP = '10.79.0.200';
 const CLIENT = '10.79.0.100';
 const NODES = ['n1', 'n2', 'n3'] as const;
 const PORT = 8080;
+/** In the labelled MetalLB pool; 10.79.0.61 is in no pool. */
+const POOLED_IP = '10.79.0.60';
+const UNPOOLED_IP = '10.79.0.61';
+/** spec.externalIPs of a Service whose ingress IP (EXT_INGRESS_IP) its externalIPs-only policy leaves out. */
+const EXTERNAL_IP = '10.79.0.70';
+const EXT_INGRESS_IP = '10.79.0.71';
 
 interface Cluster {
   lab: Lab;
@@ -84,6 +93,7 @@ async function startCluster(renewIntervalMs: number, expirySeconds: number): Pro
       kind: 'CiliumL2AnnouncementPolicy',
       metadata: { name: 'lan' },
       spec: {
+        serviceSelector: { matchLabels: { app: 'web' } },
         nodeSelector: { matchLabels: { role: 'lan' } },
         interfaces: ['^eth[0-9]+$'],
         loadBalancerIPs: true,
@@ -162,16 +172,16 @@ async function l2Status(c: Cluster, node: string): Promise<L2Status> {
   return JSON.parse(stdout) as L2Status;
 }
 
-/** The node announcing the VIP, once exactly one node does and the others name it as owner. */
-async function announcer(c: Cluster, among: readonly string[] = NODES): Promise<string> {
+/** The node announcing the IP, once exactly one node does and the others name it as owner. */
+async function announcer(c: Cluster, among: readonly string[] = NODES, ip = VIP): Promise<string> {
   return waitFor(
-    'one announcing node',
+    `one node announcing ${ip}`,
     async () => {
       const states = await Promise.all(among.map(async (n) => [n, await l2Status(c, n)] as const));
-      const owners = states.filter(([, s]) => s.ips.some((i) => i.ip === VIP && i.state === 'announced'));
+      const owners = states.filter(([, s]) => s.ips.some((i) => i.ip === ip && i.state === 'announced'));
       if (owners.length !== 1) return undefined;
       const owner = owners[0]![0];
-      const agree = states.every(([, s]) => s.ips.find((i) => i.ip === VIP)?.owner === owner);
+      const agree = states.every(([, s]) => s.ips.find((i) => i.ip === ip)?.owner === owner);
       return agree ? owner : undefined;
     },
     15_000,
@@ -184,13 +194,13 @@ async function neighbourMac(c: Cluster): Promise<string | undefined> {
   return entry?.lladdr;
 }
 
-async function tcpAnswer(c: Cluster): Promise<string> {
-  const script = `const s=require('net').connect(${PORT},'${VIP}');s.setTimeout(1000,()=>process.exit(3));s.on('data',(d)=>process.stdout.write(d));s.on('error',()=>process.exit(2))`;
+async function tcpAnswer(c: Cluster, ip = VIP): Promise<string> {
+  const script = `const s=require('net').connect(${PORT},'${ip}');s.setTimeout(1000,()=>process.exit(3));s.on('data',(d)=>process.stdout.write(d));s.on('error',()=>process.exit(2))`;
   return (await c.client.exec(['node', '-e', script], { allowFailure: true })).stdout.trim();
 }
 
-async function arpingMacs(c: Cluster): Promise<Set<string>> {
-  const { stdout } = await c.client.exec(['arping', '-c', '2', '-w', '3', '-I', 'eth0', VIP], {
+async function arpingMacs(c: Cluster, ip = VIP): Promise<Set<string>> {
+  const { stdout } = await c.client.exec(['arping', '-c', '2', '-w', '3', '-I', 'eth0', ip], {
     allowFailure: true,
   });
   return new Set([...stdout.matchAll(/reply from \S+ \[([0-9A-Fa-f:]+)\]/g)].map((m) => m[1]!.toLowerCase()));
@@ -215,7 +225,52 @@ async function linkDownFailover(c: Cluster, owner: string, survivors: readonly s
   return { next, answer, neighbourMs, tcpMs };
 }
 
-function describeCluster(label: string, renewMs: number, expiryS: number, budgetMs: number) {
+/** Objects for the pool-selector and externalIPs case (seeded into a running cluster). */
+const selectionObjects = [
+  {
+    apiVersion: 'metallb.io/v1beta1',
+    kind: 'IPAddressPool',
+    metadata: { namespace: 'metallb-system', name: 'lan-pool', labels: { announce: 'l2' } },
+    spec: { addresses: [`${POOLED_IP}/32`] },
+  },
+  {
+    apiVersion: 'metallb.io/v1beta1',
+    kind: 'L2Advertisement',
+    metadata: { namespace: 'metallb-system', name: 'by-label' },
+    spec: { ipAddressPoolSelectors: [{ matchLabels: { announce: 'l2' } }], interfaces: ['eth0'] },
+  },
+  {
+    apiVersion: 'cilium.io/v2alpha1',
+    kind: 'CiliumL2AnnouncementPolicy',
+    metadata: { name: 'external' },
+    spec: { serviceSelector: { matchLabels: { app: 'ext' } }, interfaces: ['^eth0$'], externalIPs: true },
+  },
+  ...[
+    ['pooled', POOLED_IP],
+    ['unpooled', UNPOOLED_IP],
+  ].map(([name, ip]) => ({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { namespace: 'default', name, labels: { app: name } },
+    spec: { type: 'LoadBalancer', ports: [{ port: PORT, protocol: 'TCP' }] },
+    status: { loadBalancer: { ingress: [{ ip }] } },
+  })),
+  {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { namespace: 'default', name: 'ext', labels: { app: 'ext' } },
+    spec: { type: 'LoadBalancer', externalIPs: [EXTERNAL_IP], ports: [{ port: PORT, protocol: 'TCP' }] },
+    status: { loadBalancer: { ingress: [{ ip: EXT_INGRESS_IP }] } },
+  },
+];
+
+function describeCluster(
+  label: string,
+  renewMs: number,
+  expiryS: number,
+  budgetMs: number,
+  selection: boolean,
+) {
   describe(`L2 from the Kubernetes API (${label}: renew ${renewMs} ms, expiry ${expiryS} s)`, () => {
     let c: Cluster | undefined;
     beforeAll(async () => {
@@ -237,6 +292,26 @@ function describeCluster(label: string, renewMs: number, expiryS: number, budget
       const text = (await cl.daemons.get(NODES.find((n) => n !== owner)!)!.cli(['l2', 'status'])).stdout;
       expect(text).toContain(`owner ${owner}`);
     });
+
+    // Only in the first cluster: the selection does not depend on the timing.
+    if (selection)
+      it('announces a labelled pool’s IP by ipAddressPoolSelectors and a spec.externalIP by externalIPs: true, nothing else', async () => {
+        const cl = c!;
+        await apiCall(cl, 'POST', '/fixture/seed', selectionObjects);
+        for (const ip of [POOLED_IP, EXTERNAL_IP]) {
+          const owner = await announcer(cl, NODES, ip);
+          expect(await arpingMacs(cl, ip)).toEqual(new Set([cl.macs.get(owner)]));
+          expect(await tcpAnswer(cl, ip)).toBe(owner);
+        }
+        // Outside every chosen pool, and an ingress IP under a policy without loadBalancerIPs: no node has them.
+        for (const n of NODES) {
+          const ips = (await l2Status(cl, n)).ips.map((i) => i.ip);
+          expect(ips).not.toContain(UNPOOLED_IP);
+          expect(ips).not.toContain(EXT_INGRESS_IP);
+        }
+        const unanswered = await Promise.all([UNPOOLED_IP, EXT_INGRESS_IP].map((ip) => arpingMacs(cl, ip)));
+        expect(unanswered).toEqual([new Set(), new Set()]);
+      });
 
     it('moves to another node when the owner’s link goes down, by gratuitous ARP', async () => {
       const cl = c!;
@@ -285,5 +360,5 @@ function describeCluster(label: string, renewMs: number, expiryS: number, budget
   });
 }
 
-describeCluster('defaults', 1000, 3, 6000);
-describeCluster('tuned', 300, 1, 2000);
+describeCluster('defaults', 1000, 3, 6000, true);
+describeCluster('tuned', 300, 1, 2000, false);

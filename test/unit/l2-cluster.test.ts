@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type ClusterL2Input, planClusterL2 } from '../../announcers/l2/cluster.js';
 import { planL2 } from '../../announcers/l2/plan.js';
-import type { L2AnnouncementPolicy, ServiceInfo } from '../../model/cluster.js';
+import type { L2AnnouncementPolicy, LoadBalancerPool, ServiceInfo } from '../../model/cluster.js';
 
 const node = (name: string, labels: Record<string, string> = {}) => ({ name, labels, addresses: [] });
 const lease = (name: string, interfacesUp: string[]) => ({
@@ -33,6 +33,16 @@ const cilium = (extra: Partial<L2AnnouncementPolicy> = {}): L2AnnouncementPolicy
   externalIPs: false,
   ...extra,
 });
+
+const pool = (id: string, ranges: string[], labels: Record<string, string> = {}): LoadBalancerPool => ({
+  id,
+  labels,
+  ranges,
+  autoAssign: true,
+  avoidBuggyIPs: false,
+  disabled: false,
+});
+const selector = (matchLabels: Record<string, string>) => ({ matchLabels, matchExpressions: [] });
 
 function input(extra: Partial<ClusterL2Input> = {}): ClusterL2Input {
   return {
@@ -150,20 +160,8 @@ describe('L2 announcements from cluster policies', () => {
         services,
         policies: [cilium({ id: 'L2Advertisement/metallb-system/l2', interfaces: [], pools: ['lan'] })],
         pools: [
-          {
-            id: 'IPAddressPool/metallb-system/lan',
-            ranges: ['192.0.2.0/25'],
-            autoAssign: true,
-            avoidBuggyIPs: false,
-            disabled: false,
-          },
-          {
-            id: 'IPAddressPool/metallb-system/dmz',
-            ranges: ['203.0.113.0-203.0.113.9'],
-            autoAssign: true,
-            avoidBuggyIPs: false,
-            disabled: false,
-          },
+          pool('IPAddressPool/metallb-system/lan', ['192.0.2.0/25']),
+          pool('IPAddressPool/metallb-system/dmz', ['203.0.113.0-203.0.113.9']),
         ],
       }),
     );
@@ -190,5 +188,98 @@ describe('L2 announcements from cluster policies', () => {
     );
     expect(plan.announcements).toEqual([{ ips: ['192.0.2.10'], interfaces: ['^(?:bond0)$', '^(?:eth.*)$'] }]);
     expect(plan.ips[0]!.eligible).toEqual(['n1', 'n2', 'n3']);
+  });
+
+  it('selects by pool name OR pool labels (MetalLB), both empty meaning every address', () => {
+    const services = [
+      service('web', ['192.0.2.10']),
+      service('db', ['203.0.113.5']),
+      service('ops', ['198.51.100.7', '2001:db8:7::7']),
+      service('stray', ['100.64.0.1']),
+    ];
+    const pools = [
+      pool('IPAddressPool/metallb-system/lan', ['192.0.2.0/25'], { tier: 'lan' }),
+      pool('CiliumLoadBalancerIPPool/dmz', ['203.0.113.0-203.0.113.9'], { tier: 'dmz', zone: 'a' }),
+      pool('LoadBalancerPool/ops', ['198.51.100.0/24', '2001:db8:7::/64'], { tier: 'ops' }),
+    ];
+    const l2 = (over: Partial<L2AnnouncementPolicy>) =>
+      planClusterL2(
+        input({ services, pools, policies: [cilium({ id: 'L2Advertisement/x/l2', ...over })] }),
+      ).ips.map((i) => i.ip);
+    expect(l2({ poolSelectors: [selector({ zone: 'a' })] })).toEqual(['203.0.113.5']);
+    expect(l2({ pools: ['lan'], poolSelectors: [selector({ tier: 'ops' })] })).toEqual([
+      '192.0.2.10',
+      '198.51.100.7',
+      '2001:db8:7::7',
+    ]);
+    // Several selectors: any one matching chooses the pool; matchExpressions count too.
+    const notLan = {
+      matchLabels: {},
+      matchExpressions: [{ key: 'tier', operator: 'NotIn' as const, values: ['lan'] }],
+    };
+    expect(l2({ poolSelectors: [notLan] })).toEqual(['198.51.100.7', '2001:db8:7::7', '203.0.113.5']);
+    // A selector that matches no pool chooses nothing (it does not fall back to every pool).
+    expect(l2({ poolSelectors: [selector({ tier: 'none' })] })).toEqual([]);
+    // The empty selector matches every pool, but not addresses outside all pools.
+    expect(l2({ poolSelectors: [selector({})] })).toEqual([
+      '192.0.2.10',
+      '198.51.100.7',
+      '2001:db8:7::7',
+      '203.0.113.5',
+    ]);
+    // Neither names nor selectors: every address, in a pool or not.
+    expect(l2({})).toHaveLength(5);
+  });
+
+  it('announces spec.externalIPs under the externalIPs flag, ingress IPs under loadBalancerIPs (Cilium)', () => {
+    const services = [
+      service('web', ['192.0.2.10'], { externalIPs: ['198.51.100.20', '192.0.2.10'] }),
+      service('ext', [], { externalIPs: ['2001:0db8:0:0::20'] }),
+    ];
+    const ips = (over: Partial<L2AnnouncementPolicy>) =>
+      planClusterL2(input({ services, policies: [cilium(over)] })).ips.map((i) => [i.ip, i.services]);
+    expect(ips({})).toEqual([['192.0.2.10', ['default/web']]]);
+    expect(ips({ loadBalancerIPs: false, externalIPs: true })).toEqual([
+      ['192.0.2.10', ['default/web']],
+      ['198.51.100.20', ['default/web']],
+      ['2001:db8::20', ['default/ext']],
+    ]);
+    expect(ips({ externalIPs: true })).toEqual([
+      ['192.0.2.10', ['default/web']],
+      ['198.51.100.20', ['default/web']],
+      ['2001:db8::20', ['default/ext']],
+    ]);
+    expect(ips({ loadBalancerIPs: false, externalIPs: false })).toEqual([]);
+    // The service selector applies to external IPs as well.
+    expect(
+      ips({ externalIPs: true, serviceSelector: { matchLabels: { app: 'ext' }, matchExpressions: [] } }),
+    ).toEqual([['2001:db8::20', ['default/ext']]]);
+    // Owned and announced like an ingress IP.
+    const plan = planClusterL2(
+      input({
+        services,
+        live: new Set(['n1']),
+        policies: [cilium({ loadBalancerIPs: false, externalIPs: true })],
+      }),
+    );
+    expect([...plan.owned].sort()).toEqual(['192.0.2.10', '198.51.100.20', '2001:db8::20']);
+  });
+
+  it('applies pool choices to external IPs too (our L2Announcement)', () => {
+    const services = [service('web', ['192.0.2.10'], { externalIPs: ['198.51.100.20', '203.0.113.1'] })];
+    const plan = planClusterL2(
+      input({
+        services,
+        pools: [pool('LoadBalancerPool/ext', ['198.51.100.0/24'], { kind: 'external' })],
+        policies: [
+          cilium({
+            id: 'L2Announcement/ext',
+            externalIPs: true,
+            poolSelectors: [selector({ kind: 'external' })],
+          }),
+        ],
+      }),
+    );
+    expect(plan.ips.map((i) => i.ip)).toEqual(['198.51.100.20']);
   });
 });

@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { HostPolicy } from '../../../host-policies/model.js';
 import { parsePolicyDocuments } from '../../../host-policies/parse.js';
+import { kubeLabelSelector } from '../../../host-policies/schema.js';
 import type {
   EndpointCounts,
   HeartbeatLease,
@@ -159,18 +160,8 @@ export function projectHostPolicy(o: KubeObject): Projection<HostPolicy[]> {
 
 // ---- pools and L2 announcement policies -------------------------------------
 
-export const labelSelector = z.strictObject({
-  matchLabels: z.record(z.string(), z.string()).optional(),
-  matchExpressions: z
-    .array(
-      z.strictObject({
-        key: z.string().min(1),
-        operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']),
-        values: z.array(z.string()).optional(),
-      }),
-    )
-    .optional(),
-});
+/** The host policies' selector schema: In/NotIn need values, Exists/DoesNotExist take none, label values are checked. */
+export const labelSelector = kubeLabelSelector;
 type LabelSelectorInput = z.infer<typeof labelSelector>;
 export const toSelector = (s: LabelSelectorInput) => ({
   matchLabels: s.matchLabels ?? {},
@@ -266,12 +257,13 @@ const ourPoolSpec = z.strictObject({
   disabled: z.boolean().optional(),
 });
 
-/** nodewarden.io/v1alpha1 L2Announcement: several node selectors, interface regexes and pool names together. */
+/** nodewarden.io/v1alpha1 L2Announcement: several node selectors, interface regexes, pool names and pool selectors together. */
 const ourL2Spec = z.strictObject({
   serviceSelector: labelSelector.optional(),
   nodeSelectors: z.array(labelSelector).optional(),
   interfaces: z.array(z.string().min(1)).optional(),
   pools: z.array(z.string().min(1)).optional(),
+  poolSelectors: z.array(labelSelector).optional(),
   loadBalancerIPs: z.boolean().optional(),
   externalIPs: z.boolean().optional(),
 });
@@ -288,12 +280,15 @@ export function parseSpec<S extends z.ZodType>(
 
 export function projectPool(o: KubeObject): Projection<LoadBalancerPool> {
   const id = objectName(o);
+  // Advertisements' pool selectors (MetalLB ipAddressPoolSelectors, our poolSelectors) match these.
+  const labels: Record<string, string> = { ...(o.metadata?.labels ?? {}) };
   if (o.kind === 'CiliumLoadBalancerIPPool') {
     const r = parseSpec(o, ciliumPoolSpec);
     if (!r.ok) return r;
     const blocks = r.spec.blocks ?? r.spec.cidrs ?? [];
     return ok({
       id,
+      labels,
       ranges: blocks.map((b) => b.cidr ?? `${b.start}-${b.stop ?? b.start}`),
       ...(r.spec.serviceSelector ? { serviceSelector: toSelector(r.spec.serviceSelector) } : {}),
       autoAssign: true,
@@ -320,6 +315,7 @@ export function projectPool(o: KubeObject): Projection<LoadBalancerPool> {
     }
     return ok({
       id,
+      labels,
       ranges: r.spec.blocks.map((b) => b.cidr ?? `${b.start}-${b.stop ?? b.start}`),
       ...(r.spec.serviceSelector ? { serviceSelector: toSelector(r.spec.serviceSelector) } : {}),
       autoAssign: r.spec.autoAssign ?? true,
@@ -345,6 +341,7 @@ export function projectPool(o: KubeObject): Projection<LoadBalancerPool> {
   }
   return ok({
     id,
+    labels,
     ranges: r.spec.addresses.map((a) => a.replace(/\s+/g, '')),
     ...(selectors[0] ? { serviceSelector: toSelector(selectors[0]) } : {}),
     autoAssign: r.spec.autoAssign ?? true,
@@ -378,7 +375,7 @@ export function projectL2Policy(o: KubeObject): Projection<L2AnnouncementPolicy>
       nodeSelectors: (r.spec.nodeSelectors ?? []).map(toSelector),
       interfaces: r.spec.interfaces ?? [],
       pools: r.spec.pools ?? [],
-      poolSelectors: [],
+      poolSelectors: (r.spec.poolSelectors ?? []).map(toSelector),
       loadBalancerIPs: r.spec.loadBalancerIPs ?? true,
       externalIPs: r.spec.externalIPs ?? false,
     });
