@@ -425,11 +425,13 @@ export class Daemon {
    * complete list the cluster contributes nothing.
    */
   private servicesModel(): ServicesModel {
-    return servicesFromConfig(configWithClusterServices(this.config, this.clusterServices()).services);
+    const cluster = this.clusterServices();
+    const model = servicesFromConfig(configWithClusterServices(this.config, cluster).services);
+    return { ...model, warnings: cluster.warnings };
   }
 
-  private clusterServices(): ServicesModel {
-    if (!this.kube?.synced) return { services: [] };
+  private clusterServices(): ReturnType<typeof servicesFromCluster> {
+    if (!this.kube?.synced) return { services: [], warnings: [] };
     const dsrDefault = this.config.services?.dsr.enabled ?? false;
     return servicesFromCluster(this.kube.watcher.state(), this.config.nodeName, dsrDefault);
   }

@@ -37,6 +37,12 @@ export interface Service {
 
 export interface ServicesModel {
   services: Service[];
+  /**
+   * Input the source did not use as written, each naming the object, the field
+   * path and the fallback in force (a DSR annotation that is neither "true" nor
+   * "false"). Shown in status; the services themselves stay.
+   */
+  warnings?: string[];
 }
 
 export const serviceKey = (s: Pick<Service, 'namespace' | 'name'>): string => `${s.namespace}/${s.name}`;

@@ -15,6 +15,7 @@ export function formatServicesStatus(s: Pick<DaemonStatus, 'services' | 'health'
       return `  ${String(p.port).padEnd(6)} ${p.service.padEnd(30)} ${p.localEndpoints} local endpoints (answers ${answer})  ${state}`;
     }),
     ...services.conflicts.map((c) => `  CONFLICT: ${c.service} wants ${c.port}, held by ${c.heldBy}`),
+    ...(services.warnings ?? []).map((w) => `  warning: ${w}`),
     ...formatDsr(services.dsr),
   ];
 }

@@ -5,11 +5,26 @@
  */
 import { isIP } from 'node:net';
 import type { NodeInfo, ServiceInfo } from '../../model/cluster.js';
-import type { Service, ServicesModel } from '../../services/model.js';
+import { type Service, type ServicesModel, serviceKey } from '../../services/model.js';
 import { type Config, servicesSchema } from '../config/schema.js';
 
-/** Per-service DSR switch on the Service object; any other value than "true"/"false" means the default. */
+/**
+ * Per-service DSR switch on the Service object: exactly "true" or "false".
+ * Any other value falls back to `services.dsr.enabled` with a warning: rejecting
+ * the Service would also close its health port and stop its announcements.
+ */
 export const DSR_ANNOTATION = 'nodewarden.io/dsr';
+
+/** The annotation as a field path; its key holds dots and a slash, so it goes in brackets. */
+export const DSR_ANNOTATION_PATH = `metadata.annotations[${JSON.stringify(DSR_ANNOTATION)}]`;
+
+/** Long enough to recognise a value, short enough for one status line. */
+const MAX_VALUE_SHOWN = 64;
+
+/** The cluster's services, and what in them was not used as written (with the fallback taken). */
+export interface ClusterServices extends ServicesModel {
+  warnings: string[];
+}
 
 export interface ClusterServicesInput {
   services: readonly ServiceInfo[];
@@ -32,25 +47,34 @@ function nodeAddresses(node: NodeInfo | undefined): string[] {
   });
 }
 
-function dsrFor(service: ServiceInfo, dsrDefault: boolean): boolean {
+function dsrFor(service: ServiceInfo, dsrDefault: boolean): { dsr: boolean; warning?: string } {
   const value = service.annotations[DSR_ANNOTATION];
-  if (value === 'true') return true;
-  if (value === 'false') return false;
-  return dsrDefault;
+  if (value === undefined) return { dsr: dsrDefault };
+  if (value === 'true') return { dsr: true };
+  if (value === 'false') return { dsr: false };
+  const shown = value.length > MAX_VALUE_SHOWN ? `${value.slice(0, MAX_VALUE_SHOWN)}…` : value;
+  return {
+    dsr: dsrDefault,
+    warning: `Service ${serviceKey(service)}: ${DSR_ANNOTATION_PATH}: must be "true" or "false", got ${JSON.stringify(shown)}; using services.dsr.enabled (${dsrDefault})`,
+  };
 }
 
 export function servicesFromCluster(
   input: ClusterServicesInput,
   nodeName: string,
   dsrDefault: boolean,
-): ServicesModel {
+): ClusterServices {
   const nodesByName = new Map(input.nodes.map((n) => [n.name, n]));
-  const services = input.services.map((s): Service => {
-    const byNode = input.readyEndpoints.get(`${s.namespace}/${s.name}`);
+  const warnings: string[] = [];
+  const sorted = [...input.services].sort((a, b) => serviceKey(a).localeCompare(serviceKey(b)));
+  const services = sorted.map((s): Service => {
+    const byNode = input.readyEndpoints.get(serviceKey(s));
     const readyNodes = [...(byNode ?? new Map<string, number>()).entries()]
       .filter(([node, n]) => node !== '' && n > 0)
       .map(([node]) => node)
       .sort();
+    const { dsr, warning } = dsrFor(s, dsrDefault);
+    if (warning) warnings.push(warning);
     return {
       namespace: s.namespace,
       name: s.name,
@@ -61,12 +85,11 @@ export function servicesFromCluster(
       externalTrafficPolicy: s.externalTrafficPolicy,
       ...(s.healthCheckNodePort !== undefined ? { healthCheckNodePort: s.healthCheckNodePort } : {}),
       localReadyEndpoints: byNode?.get(nodeName) ?? 0,
-      dsr: dsrFor(s, dsrDefault),
+      dsr,
       backendNodes: [...new Set(readyNodes.flatMap((n) => nodeAddresses(nodesByName.get(n))))],
     };
   });
-  services.sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
-  return { services };
+  return { services, warnings };
 }
 
 /**

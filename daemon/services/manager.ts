@@ -31,6 +31,8 @@ export interface ServicesStatus {
   services: number;
   healthCheckNodePorts: HealthPortStatus[];
   conflicts: HealthPlan['conflicts'];
+  /** The model's warnings (bad input with the fallback in force). Absent from daemons that predate them. */
+  warnings?: string[];
   dsr?: DsrStatus;
 }
 
@@ -66,12 +68,21 @@ export class ServicesManager {
 
   /** Applies a new model; resolves when new health ports are bound or have failed. */
   sync(model: ServicesModel, facts: ServicesFacts): Promise<void> {
+    this.logWarningChanges(this.model.warnings ?? [], model.warnings ?? []);
     this.model = model;
     this.plan = planHealthPorts(model.services);
     for (const c of this.plan.conflicts)
       this.log.error(c, `healthCheckNodePort ${c.port} of ${c.service} is already ${c.heldBy}'s; not served`);
     this.syncDsr(facts);
     return this.health.apply(this.plan.ports);
+  }
+
+  /** Once per change, not per sync: a cluster re-syncs services on every change of theirs. */
+  private logWarningChanges(before: readonly string[], after: readonly string[]): void {
+    for (const warning of after.filter((w) => !before.includes(w)))
+      this.log.warn({ warning }, 'services input warning; the fallback is in force');
+    for (const warning of before.filter((w) => !after.includes(w)))
+      this.log.info({ warning }, 'services input warning resolved');
   }
 
   private syncDsr(facts: ServicesFacts): void {
@@ -113,6 +124,7 @@ export class ServicesManager {
       services: this.model.services.length,
       healthCheckNodePorts: this.health.status(),
       conflicts: this.plan.conflicts,
+      warnings: [...(this.model.warnings ?? [])],
       ...(this.dsr
         ? { dsr: { ...this.dsr, ...(this.dsrMaps ? { stats: this.dsrMaps.readStats() } : {}) } }
         : {}),

@@ -12,11 +12,12 @@
  * node; the plain Service stays on the normal path (nothing encapsulated);
  * the health port answers over IPv6 and IPv4 and counts a dual-stack pod
  * once; removing the annotation takes the Service off DSR, and setting it
- * back puts it on again.
+ * back puts it on again. An invalid value ("yes") keeps the Service on its
+ * fallback path with a warning in status, logged once, gone when fixed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DaemonStatus } from '../../daemon/daemon.js';
-import { DSR_ANNOTATION } from '../../daemon/services/from-cluster.js';
+import { DSR_ANNOTATION, DSR_ANNOTATION_PATH } from '../../daemon/services/from-cluster.js';
 import type { DsrStatus } from '../../daemon/services/manager.js';
 import { endpointSlice, kubernetesModeConfig, type LabApi, startLabFixture } from '../k8s-fixture/lab-api.js';
 import type { KubeObject } from '../k8s-fixture/server.js';
@@ -337,5 +338,44 @@ describe('DSR per Service from Kubernetes, IPv4 and IPv6', () => {
     });
     expect(backends).toEqual(new Set(['be1', 'be2-pod']));
     expect(encapsulated).toBeGreaterThanOrEqual(8 * 3);
+  });
+});
+
+describe('an invalid DSR annotation', () => {
+  const warning = `Service shop/web: ${DSR_ANNOTATION_PATH}: must be "true" or "false", got "yes"; using services.dsr.enabled (false)`;
+  const logged = (text: string) =>
+    daemon('lb')
+      .process.stdout.split('\n')
+      .filter((l) => l.includes(text) && l.includes('shop/web')).length;
+
+  it('keeps the Service on its fallback path, warns in status and once in the log, and the warning goes when fixed', async () => {
+    await setDsrAnnotation('yes');
+    // services.dsr.enabled is false here: the fallback takes the Service off DSR, everywhere.
+    await waitForDsr(['lb'], 'no VIP entries', (dsr) => dsr.vips.length === 0);
+    await waitForDsr(['be1', 'be2'], 'no local VIPs', (dsr) => dsr.localVips.length === 0);
+    const status = JSON.parse((await daemon('lb').cli(['status', '-o', 'json'])).stdout) as DaemonStatus;
+    expect(status.services!.warnings).toEqual([warning]);
+    expect(status.services!.dsr!.tables).toEqual([]);
+    expect((await daemon('lb').cli(['status'])).stdout).toContain(`  warning: ${warning}`);
+    // The Service itself stays: its health port still answers.
+    expect((await healthCheck(ADDR.be1.v6))?.code).toBe(200);
+    // Leases renew every second; two renewals later the warning is still logged only once.
+    const renewals = status.kubernetes!.heartbeat.renewals;
+    await waitFor(
+      'two lease renewals',
+      async () =>
+        (await daemon('lb').status()).kubernetes!.heartbeat.renewals >= renewals + 2 ? true : undefined,
+      5_000,
+    );
+    expect(logged('services input warning;')).toBe(1);
+
+    await setDsrAnnotation('false');
+    await waitFor(
+      'the warning gone',
+      async () => ((await daemon('lb').status()).services!.warnings!.length === 0 ? true : undefined),
+      10_000,
+    );
+    expect(logged('services input warning resolved')).toBe(1);
+    expect((await dsrOf('lb'))!.vips).toEqual([]);
   });
 });

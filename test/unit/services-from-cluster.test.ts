@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   configWithClusterServices,
   DSR_ANNOTATION,
+  DSR_ANNOTATION_PATH,
   servicesFromCluster,
 } from '../../daemon/services/from-cluster.js';
 import { projectService } from '../../daemon/sources/kubernetes/projections.js';
@@ -86,6 +87,71 @@ describe('servicesFromCluster', () => {
       Object.fromEntries(servicesFromCluster(input, 'a', dflt).services.map((s) => [s.name, s.dsr]));
     expect(dsrOf(false)).toEqual({ off: false, on: true, unset: false });
     expect(dsrOf(true)).toEqual({ off: false, on: true, unset: true });
+    expect(servicesFromCluster(input, 'a', false).warnings).toEqual([]);
+  });
+
+  it('keeps a Service with any other DSR value on the default and warns, naming the Service and the field path', () => {
+    const svc = (namespace: string, name: string, dsr: string): ServiceInfo => ({
+      ...web,
+      namespace,
+      name,
+      annotations: { [DSR_ANNOTATION]: dsr },
+    });
+    const input = {
+      // Out of order: warnings come sorted like the services.
+      services: [
+        svc('shop', 'web', 'yes'),
+        svc('a', 'one', '1'),
+        svc('a', 'caps', 'True'),
+        svc('a', 'empty', ''),
+      ],
+      nodes: NODES,
+      readyEndpoints: new Map(),
+    };
+    const off = servicesFromCluster(input, 'a', false);
+    expect(off.services.map((s) => [`${s.namespace}/${s.name}`, s.dsr])).toEqual([
+      ['a/caps', false],
+      ['a/empty', false],
+      ['a/one', false],
+      ['shop/web', false],
+    ]);
+    expect(off.warnings).toEqual([
+      'Service a/caps: metadata.annotations["nodewarden.io/dsr"]: must be "true" or "false", got "True"; using services.dsr.enabled (false)',
+      'Service a/empty: metadata.annotations["nodewarden.io/dsr"]: must be "true" or "false", got ""; using services.dsr.enabled (false)',
+      'Service a/one: metadata.annotations["nodewarden.io/dsr"]: must be "true" or "false", got "1"; using services.dsr.enabled (false)',
+      'Service shop/web: metadata.annotations["nodewarden.io/dsr"]: must be "true" or "false", got "yes"; using services.dsr.enabled (false)',
+    ]);
+    const on = servicesFromCluster(input, 'a', true);
+    expect(on.services.every((s) => s.dsr)).toBe(true);
+    expect(on.warnings[3]).toBe(
+      `Service shop/web: ${DSR_ANNOTATION_PATH}: must be "true" or "false", got "yes"; using services.dsr.enabled (true)`,
+    );
+  });
+
+  it('shows the DSR value JSON-quoted (one line) and cuts a long one short', () => {
+    const long = 'x'.repeat(100);
+    const { warnings } = servicesFromCluster(
+      {
+        services: [{ ...web, annotations: { [DSR_ANNOTATION]: long } }],
+        nodes: NODES,
+        readyEndpoints: new Map(),
+      },
+      'a',
+      false,
+    );
+    expect(warnings).toEqual([
+      `Service shop/web: ${DSR_ANNOTATION_PATH}: must be "true" or "false", got "${'x'.repeat(64)}…"; using services.dsr.enabled (false)`,
+    ]);
+    const quoted = servicesFromCluster(
+      {
+        services: [{ ...web, annotations: { [DSR_ANNOTATION]: 'a"b\n' } }],
+        nodes: NODES,
+        readyEndpoints: new Map(),
+      },
+      'a',
+      false,
+    );
+    expect(quoted.warnings[0]).toContain('got "a\\"b\\n";');
   });
 
   it('uses ExternalIPs of a node without InternalIPs and sorts services by namespace/name', () => {
