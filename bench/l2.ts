@@ -136,7 +136,7 @@ function responderCost(): Record<string, number> {
     const v6 = Buffer.from('20010db8000000000000000000000050', 'hex');
     const mapped = Buffer.concat([Buffer.from('00000000000000000000ffff', 'hex'), ip4(VIP)]);
     for (const addr of [mapped, v6])
-      owned.update({ ifindex: 1, addr }, { mac: mac('02:00:00:00:00:01'), flags: 0 });
+      owned.update({ ifindex: 1, addr }, { mac: mac('02:00:00:00:00:01'), flags: 0, expires_ns: 0n });
     const ns = Buffer.alloc(86);
     mac('02:00:00:00:00:02').copy(ns, 6);
     ns.writeUInt16BE(0x86dd, 12);

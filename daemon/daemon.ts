@@ -341,6 +341,10 @@ export class Daemon {
       onError: (what, error) => this.l2.recordError(what, error),
       onAnnounced: (family, frames) => this.metrics.l2Frames.inc({ family }, frames),
     });
+    // Kubernetes mode: the responder of a daemon killed for good falls silent when its lease expires.
+    const hb = config.kubernetes.heartbeat;
+    if (config.source === 'kubernetes') actuator.setLifetime(hb.expirySeconds * 1000, hb.renewIntervalMs);
+    else actuator.setLifetime(0, 0);
     this.l2 = new L2Manager(actuator, config.nodeName, this.options.log, () => this.metrics.l2Errors.inc());
     this.metrics.gauge('nodewarden_l2_announced_ips', 'LoadBalancer IPs this node announces now', [], (set) =>
       set({}, this.l2.status().ips.filter((i) => i.state === 'announced').length),

@@ -14,7 +14,7 @@ import {
   l2Key,
   l2Stats,
 } from '../../bpf/codecs/l2.js';
-import { BpfMap, type BpfObject, bootTimeToDate, PacketSocket } from '../../bpf/index.js';
+import { BpfMap, type BpfObject, bootTimeNs, bootTimeToDate, PacketSocket } from '../../bpf/index.js';
 import { keyBytes, keyToIp } from './addresses.js';
 import { announcementFrames, macBytes } from './frames.js';
 import type { L2Settings } from './model.js';
@@ -45,6 +45,9 @@ export class L2Actuator {
   private readonly lastAnnounced = new Map<string, Date>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private reannounceTimer: NodeJS.Timeout | undefined;
+  private renewTimer: NodeJS.Timeout | undefined;
+  /** How long an entry answers without a renewal; 0n: forever. */
+  private lifetimeNs = 0n;
 
   constructor(
     object: BpfObject,
@@ -82,7 +85,7 @@ export class L2Actuator {
       try {
         this.owned.update(
           { ifindex: entry.ifindex, addr: keyBytes(entry.ip) },
-          { mac: macBytes(entry.mac), flags: 0 },
+          { mac: macBytes(entry.mac), flags: 0, expires_ns: this.deadline() },
         );
         written.push(entry);
       } catch (error) {
@@ -94,6 +97,35 @@ export class L2Actuator {
     if (announce.length > 0) this.burst(announce);
     this.scheduleReannounce();
     return changes;
+  }
+
+  /**
+   * Gives every entry a deadline `lifetimeMs` ahead and renews it every `renewMs`
+   * while this process lives (0: entries answer forever, and the adopted ones are
+   * made so). Renews the adopted entries at once: a restarted daemon must extend
+   * its predecessor's deadlines before they pass, whatever its plan will be.
+   */
+  setLifetime(lifetimeMs: number, renewMs: number): void {
+    clearInterval(this.renewTimer);
+    this.renewTimer = undefined;
+    this.lifetimeNs = BigInt(Math.round(lifetimeMs)) * 1_000_000n;
+    this.renew();
+    if (lifetimeMs > 0) this.renewTimer = setInterval(() => this.renew(), renewMs);
+  }
+
+  private deadline(): bigint {
+    return this.lifetimeNs === 0n ? 0n : bootTimeNs() + this.lifetimeNs;
+  }
+
+  /** Rewrites every entry of the map with a fresh deadline. */
+  private renew(): void {
+    try {
+      const expires_ns = this.deadline();
+      for (const [key, value] of [...this.owned.entries()])
+        if (value.expires_ns !== expires_ns) this.owned.update(key, { ...value, expires_ns });
+    } catch (error) {
+      this.events.onError('renew the responder deadlines', error);
+    }
   }
 
   /** Sends `count` rounds, `interval` apart; later rounds skip entries withdrawn meanwhile. */
@@ -167,6 +199,7 @@ export class L2Actuator {
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
     clearInterval(this.reannounceTimer);
+    clearInterval(this.renewTimer);
     this.socket?.close();
     this.socket = undefined;
   }
