@@ -226,6 +226,7 @@ export class Daemon {
         this.syncFirewall(false);
         this.followClusterL2();
       },
+      onOwnershipChange: () => this.followClusterL2(),
     });
     const synced = await this.kube.start();
     if (synced) log.info({ server: this.kube.server }, 'kubernetes: initial sync done');

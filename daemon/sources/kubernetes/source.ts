@@ -36,6 +36,12 @@ export interface KubernetesSourceOptions {
   interfacesUp(): string[];
   /** Called (coalesced, at most every 250 ms) after the cluster changed. */
   onChange(): void;
+  /**
+   * Called at once, uncoalesced, when a heartbeat lease expired or this node's own
+   * holding changed: L2 ownership moves on it, and failover time is expiry plus this
+   * delay. onChange follows as usual for the rest.
+   */
+  onOwnershipChange?(): void;
 }
 
 /** Interfaces whose operstate is up (this daemon's network namespace), published with the heartbeat. */
@@ -133,6 +139,7 @@ export class KubernetesSource {
       onError: (error) => log.warn({ err: error.message }, 'heartbeat renewal failed'),
       onHoldingChange: (holding) => {
         log.info({ holding }, holding ? 'heartbeat lease held' : 'heartbeat lease lost: announcing nothing');
+        options.onOwnershipChange?.();
         changed();
       },
     });
@@ -160,7 +167,10 @@ export class KubernetesSource {
       nodeName: config.nodeName,
       heartbeat: this.heartbeat,
       leases: this.watcher.heartbeats,
-      onChange: changed,
+      onChange: () => {
+        options.onOwnershipChange?.();
+        changed();
+      },
     });
   }
 
