@@ -238,6 +238,37 @@ function describeCluster(label: string, renewMs: number, expiryS: number, budget
       expect(text).toContain(`owner ${owner}`);
     });
 
+    it('keeps answering ARP with no gap while the owner’s daemon is SIGKILLed and restarted', async () => {
+      const cl = c!;
+      const owner = await announcer(cl);
+      const count = 200;
+      // Single-probe arpings ~20 ms apart (arping's -i takes whole seconds).
+      const loop = `for i in $(seq ${count}); do arping -c 1 -w 1 -I eth0 ${VIP} >/dev/null && echo ok || echo miss; sleep 0.02; done`;
+      const probes = cl.client.spawn(['sh', '-c', loop]);
+      await probes.waitForOutput(/ok/);
+      const old = cl.daemons.get(owner)!;
+      old.process.kill('SIGKILL');
+      await old.process.exited;
+      // The entries' deadline is at most `expiry` ahead: the new daemon must renew them before it passes.
+      const restarted = await startDaemon(
+        cl.hosts.get(owner)!,
+        cl.files.get(owner)!,
+        `${cl.bpffs.dir}/${owner}`,
+      );
+      cl.daemons.set(owner, restarted);
+      const restartedAt = probes.stdout.split('\n').filter(Boolean).length;
+      await probes.exited;
+      const results = probes.stdout.split('\n').filter(Boolean);
+      console.log(
+        `restart (${label}): ${results.filter((r) => r === 'ok').length}/${results.length} ARP probes answered; daemon back after probe ${restartedAt}`,
+      );
+      expect(results).toHaveLength(count);
+      expect(restartedAt).toBeLessThan(count);
+      expect(results.filter((r) => r !== 'ok')).toEqual([]);
+      expect(await announcer(cl)).toBe(owner);
+      expect(await arpingMacs(cl)).toEqual(new Set([cl.macs.get(owner)]));
+    });
+
     it('moves to another node when the owner’s link goes down, by gratuitous ARP', async () => {
       const cl = c!;
       const owner = await announcer(cl);
