@@ -45,17 +45,25 @@ export class L2Actuator {
   private readonly lastAnnounced = new Map<string, Date>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private reannounceTimer: NodeJS.Timeout | undefined;
-  private renewTimer: NodeJS.Timeout | undefined;
-  /** How long an entry answers without a renewal; 0n: forever. */
-  private lifetimeNs = 0n;
+  /** Boot-clock ns after which the entries written stop answering; 0n: never. */
+  private deadlineNs: bigint;
 
+  /**
+   * `fenced` (Kubernetes mode): entries answer only until the deadline that
+   * answerFor sets; adopted entries keep their predecessor's deadline until then.
+   * Otherwise entries answer forever, adopted ones included.
+   */
   constructor(
     object: BpfObject,
     private settings: L2Settings,
     private readonly events: L2ActuatorEvents,
+    { fenced = false }: { fenced?: boolean } = {},
   ) {
     this.owned = new BpfMap(object.map(L2_MAPS.owned), l2Key, l2Entry);
     this.stats = new BpfMap(object.map(L2_MAPS.stats), l2Key, l2Stats);
+    // Fenced and not yet renewed: an entry written now would be past its deadline already.
+    this.deadlineNs = fenced ? 1n : 0n;
+    if (!fenced) this.rewriteDeadlines();
   }
 
   /** What the (possibly adopted) map holds now. */
@@ -85,7 +93,7 @@ export class L2Actuator {
       try {
         this.owned.update(
           { ifindex: entry.ifindex, addr: keyBytes(entry.ip) },
-          { mac: macBytes(entry.mac), flags: 0, expires_ns: this.deadline() },
+          { mac: macBytes(entry.mac), flags: 0, expires_ns: this.deadlineNs },
         );
         written.push(entry);
       } catch (error) {
@@ -100,27 +108,20 @@ export class L2Actuator {
   }
 
   /**
-   * Gives every entry a deadline `lifetimeMs` ahead and renews it every `renewMs`
-   * while this process lives (0: entries answer forever, and the adopted ones are
-   * made so). Renews the adopted entries at once: a restarted daemon must extend
-   * its predecessor's deadlines before they pass, whatever its plan will be.
+   * Kubernetes mode: this node's heartbeat lease holds for `ms` more, so every
+   * entry answers until then and no longer. A daemon that dies leaves entries
+   * whose deadline is its lease's own expiry, the moment other nodes may take
+   * the IPs over; a restarted daemon extends them with its first renewal.
    */
-  setLifetime(lifetimeMs: number, renewMs: number): void {
-    clearInterval(this.renewTimer);
-    this.renewTimer = undefined;
-    this.lifetimeNs = BigInt(Math.round(lifetimeMs)) * 1_000_000n;
-    this.renew();
-    if (lifetimeMs > 0) this.renewTimer = setInterval(() => this.renew(), renewMs);
+  answerFor(ms: number): void {
+    this.deadlineNs = bootTimeNs() + BigInt(Math.max(1, Math.round(ms * 1e6)));
+    this.rewriteDeadlines();
   }
 
-  private deadline(): bigint {
-    return this.lifetimeNs === 0n ? 0n : bootTimeNs() + this.lifetimeNs;
-  }
-
-  /** Rewrites every entry of the map with a fresh deadline. */
-  private renew(): void {
+  /** Gives every entry of the map, adopted ones included, the current deadline. */
+  private rewriteDeadlines(): void {
     try {
-      const expires_ns = this.deadline();
+      const expires_ns = this.deadlineNs;
       for (const [key, value] of [...this.owned.entries()])
         if (value.expires_ns !== expires_ns) this.owned.update(key, { ...value, expires_ns });
     } catch (error) {
@@ -199,7 +200,6 @@ export class L2Actuator {
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
     clearInterval(this.reannounceTimer);
-    clearInterval(this.renewTimer);
     this.socket?.close();
     this.socket = undefined;
   }

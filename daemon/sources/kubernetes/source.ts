@@ -42,6 +42,8 @@ export interface KubernetesSourceOptions {
    * delay. onChange follows as usual for the rest.
    */
   onOwnershipChange?(): void;
+  /** After each heartbeat renewal: this node's lease certainly holds for `validForMs` more. */
+  onLeaseRenewed?(validForMs: number): void;
 }
 
 /** Interfaces whose operstate is up (this daemon's network namespace), published with the heartbeat. */
@@ -142,6 +144,7 @@ export class KubernetesSource {
         options.onOwnershipChange?.();
         changed();
       },
+      ...(options.onLeaseRenewed ? { onRenewed: options.onLeaseRenewed } : {}),
     });
     this.ipam = k.ipam.enabled
       ? new IpamController({
@@ -174,7 +177,12 @@ export class KubernetesSource {
     });
   }
 
-  /** Starts everything; resolves after the first complete sync, or after the timeout (false). */
+  /**
+   * Starts everything; resolves after the first complete sync and the first
+   * heartbeat attempt, or after the timeout (false). Ownership planned before that
+   * attempt would count this node as dead and withdraw what a restarted daemon
+   * still announces.
+   */
   async start(): Promise<boolean> {
     this.watcher.start();
     this.heartbeat.start();
@@ -182,7 +190,7 @@ export class KubernetesSource {
     const timeoutMs = this.options.config.kubernetes.initialSyncTimeoutSeconds * 1000;
     let timer: NodeJS.Timeout | undefined;
     const synced = await Promise.race([
-      this.watcher.waitForSync().then(() => true),
+      Promise.all([this.watcher.waitForSync(), this.heartbeat.firstAttempt]).then(() => true),
       new Promise<boolean>((resolve) => {
         timer = setTimeout(() => resolve(false), timeoutMs);
       }),
