@@ -61,6 +61,7 @@ import type { HostPolicy, Rule } from '../host-policies/model.js';
 import { parsePrefix, toBytes } from '../host-policies/prefix.js';
 import { createLab, formatArgv, type Host, type Lab } from '../test/lab/index.js';
 import { mountTempBpffs, type TempBpffs } from '../test/support/bpffs.js';
+import { machineFacts } from './machine.js';
 
 // ---------------------------------------------------------------------------------------------
 // Parameters
@@ -1619,13 +1620,7 @@ async function main(): Promise<number> {
     benchmark: 'bench/firewall.ts',
     command: 'npm run bench:firewall',
     startedAt: startedAt.toISOString(),
-    machine: {
-      kernel: release(),
-      cpus: cpus().length,
-      cpu: cpus()[0]?.model,
-      node: process.version,
-      loadAvgAtStart: loadavg(),
-    },
+    machine: machineFacts(),
     targets: TARGET,
   };
   const summary: { check: string; measured: string; result: string }[] = [];

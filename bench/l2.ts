@@ -19,7 +19,6 @@
  * bench/results/l2-latest.json. Run as root: `npm run bench:l2` (about a minute).
  */
 import { writeFileSync } from 'node:fs';
-import { cpus, loadavg, release } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +30,7 @@ import { createLab, type Host } from '../test/lab/index.js';
 import { mountTempBpffs } from '../test/support/bpffs.js';
 import { type DaemonFiles, type DaemonInstance, daemonFiles, startDaemon } from '../test/support/daemon.js';
 import { enableNativeXdpTx, l2NodeConfig } from '../test/support/l2.js';
+import { machineFacts } from './machine.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = join(REPO, 'bench', 'results', 'l2-latest.json');
@@ -136,7 +136,7 @@ function responderCost(): Record<string, number> {
     const v6 = Buffer.from('20010db8000000000000000000000050', 'hex');
     const mapped = Buffer.concat([Buffer.from('00000000000000000000ffff', 'hex'), ip4(VIP)]);
     for (const addr of [mapped, v6])
-      owned.update({ ifindex: 1, addr }, { mac: mac('02:00:00:00:00:01'), flags: 0 });
+      owned.update({ ifindex: 1, addr }, { mac: mac('02:00:00:00:00:01'), flags: 0, expires_ns: 0n });
     const ns = Buffer.alloc(86);
     mac('02:00:00:00:00:02').copy(ns, 6);
     ns.writeUInt16BE(0x86dd, 12);
@@ -305,13 +305,7 @@ async function main(): Promise<void> {
       benchmark: 'bench/l2.ts',
       command: 'npm run bench:l2',
       startedAt: startedAt.toISOString(),
-      machine: {
-        kernel: release(),
-        cpus: cpus().length,
-        cpu: cpus()[0]?.model,
-        node: process.version,
-        loadAvgAtStart: loadavg(),
-      },
+      machine: machineFacts(),
       xdpMode: 'native (veth, peer with XDP_PASS for NAPI)',
       gratuitous: { count: 3, intervalMs: 200 },
       targets: TARGETS,

@@ -9,6 +9,7 @@ export * from './netlink.js';
 export * from './netns.js';
 export * from './object.js';
 export * from './packet-socket.js';
+export * from './pin-migration.js';
 export * from './ringbuf.js';
 export * from './test-run.js';
 export * from './unix-datagram.js';

@@ -6,6 +6,14 @@
 import { mkdirSync } from 'node:fs';
 import { BpfError, checkLibbpf } from './native/errors.js';
 import { addressOf, bpf, lastErrno, type Ptr, sizeOf } from './native/ffi.js';
+import {
+  carryOver,
+  type EntryConverter,
+  type MapLayout,
+  type ReplacedPin,
+  restore,
+  setAsideIfIncompatible,
+} from './pin-migration.js';
 
 export interface LoadOptions {
   /** Directory on a bpffs where pinned maps live; created if missing. */
@@ -14,6 +22,12 @@ export interface LoadOptions {
   programs?: readonly string[];
   /** Bytes kept for the verifier log of a failed load. */
   verifierLogSize?: number;
+  /**
+   * How to carry the entries of a pinned map whose layout changed (by map name,
+   * given the new layout). A changed map without one starts empty: its contents
+   * are rebuilt by the daemon (policies) or are soft state.
+   */
+  migrations?: Readonly<Record<string, (layout: MapLayout) => EntryConverter>>;
 }
 
 export interface BpfProgram {
@@ -36,6 +50,8 @@ function* walk(obj: Ptr, next: (obj: Ptr, prev: Ptr | null) => Ptr | null): Gene
 
 export class BpfObject {
   private closed = false;
+  /** Pinned maps this load replaced because their layout changed (an upgrade). */
+  replacedPins: readonly ReplacedPin[] = [];
 
   private constructor(
     readonly path: string,
@@ -61,15 +77,40 @@ export class BpfObject {
     });
     if (!handle) throw new BpfError('open BPF object', path, lastErrno() || 22);
     const object = new BpfObject(path, handle);
+    let replaced: ReplacedPin[] = [];
     try {
       if (!options.pinDir) object.unpinAll();
       object.restrictPrograms(options.programs);
+      replaced = object.setAsideChangedPins();
       object.loadWithLog(log);
+      object.replacedPins = replaced.map((r) => {
+        const map = object.map(r.name);
+        return carryOver(r, map, options.migrations?.[r.name]?.(map));
+      });
     } catch (error) {
+      for (const r of replaced) restore(r);
       object.close();
       throw error;
     }
     return object;
+  }
+
+  /** Pins whose layout differs from this object's maps are moved aside (see pin-migration.ts). */
+  private setAsideChangedPins(): ReplacedPin[] {
+    const replaced: ReplacedPin[] = [];
+    for (const map of walk(this.handle, bpf.objectNextMap)) {
+      const pinPath = bpf.mapPinPath(map);
+      if (!pinPath) continue;
+      const wanted = {
+        type: bpf.mapType(map),
+        keySize: bpf.mapKeySize(map),
+        valueSize: bpf.mapValueSize(map),
+        maxEntries: bpf.mapMaxEntries(map),
+      };
+      const r = setAsideIfIncompatible(bpf.mapName(map), pinPath, wanted);
+      if (r) replaced.push(r);
+    }
+    return replaced;
   }
 
   /** Without a pin directory nothing is pinned: the maps live as long as this object. */

@@ -110,6 +110,7 @@ export class Daemon {
   private kubeFirewallInput = '';
   /** Kubernetes mode: the last L2 input applied; undefined until the datapath was first applied. */
   private l2ClusterKey: string | undefined;
+  private l2Actuator!: L2Actuator;
   /** The services model and load-balancer nodes last synced, to skip cluster changes that do not touch them. */
   private servicesInput = '';
   /** Whether the datapath last applied has DSR's programs. */
@@ -131,6 +132,11 @@ export class Daemon {
       tcMode: config.datapath.tcMode,
       xdpMode: config.datapath.xdpMode,
     });
+    for (const r of this.datapath.replacedPins())
+      log.warn(
+        { map: r.name, previous: r.previous, carried: r.carried },
+        'pinned map had the layout of another release: replaced',
+      );
     this.firewall = new FirewallManager(this.datapath.objects.firewall, log, (result) =>
       this.metrics.policyApplies.inc({ result }),
     );
@@ -229,6 +235,8 @@ export class Daemon {
         this.syncFirewall(false);
         this.followClusterL2();
       },
+      onOwnershipChange: () => this.followClusterL2(),
+      onLeaseRenewed: (validForMs) => this.l2Actuator.answerFor(validForMs),
     });
     const synced = await this.kube.start();
     if (synced) log.info({ server: this.kube.server }, 'kubernetes: initial sync done');
@@ -340,10 +348,17 @@ export class Daemon {
   }
 
   private startL2(config: LoadedConfig): void {
-    const actuator = new L2Actuator(this.datapath.objects.l2_responder, l2Settings(config.l2), {
-      onError: (what, error) => this.l2.recordError(what, error),
-      onAnnounced: (family, frames) => this.metrics.l2Frames.inc({ family }, frames),
-    });
+    // Kubernetes mode: the responder answers only while this node's heartbeat lease holds.
+    const actuator = new L2Actuator(
+      this.datapath.objects.l2_responder,
+      l2Settings(config.l2),
+      {
+        onError: (what, error) => this.l2.recordError(what, error),
+        onAnnounced: (family, frames) => this.metrics.l2Frames.inc({ family }, frames),
+      },
+      { fenced: config.source === 'kubernetes' },
+    );
+    this.l2Actuator = actuator;
     this.l2 = new L2Manager(actuator, config.nodeName, this.options.log, () => this.metrics.l2Errors.inc());
     this.metrics.gauge('nodewarden_l2_announced_ips', 'LoadBalancer IPs this node announces now', [], (set) =>
       set({}, this.l2.status().ips.filter((i) => i.state === 'announced').length),

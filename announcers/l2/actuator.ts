@@ -14,7 +14,7 @@ import {
   l2Key,
   l2Stats,
 } from '../../bpf/codecs/l2.js';
-import { BpfMap, type BpfObject, bootTimeToDate, PacketSocket } from '../../bpf/index.js';
+import { BpfMap, type BpfObject, bootTimeNs, bootTimeToDate, PacketSocket } from '../../bpf/index.js';
 import { keyBytes, keyToIp } from './addresses.js';
 import { announcementFrames, macBytes } from './frames.js';
 import type { L2Settings } from './model.js';
@@ -45,14 +45,25 @@ export class L2Actuator {
   private readonly lastAnnounced = new Map<string, Date>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private reannounceTimer: NodeJS.Timeout | undefined;
+  /** Boot-clock ns after which the entries written stop answering; 0n: never. */
+  private deadlineNs: bigint;
 
+  /**
+   * `fenced` (Kubernetes mode): entries answer only until the deadline that
+   * answerFor sets; adopted entries keep their predecessor's deadline until then.
+   * Otherwise entries answer forever, adopted ones included.
+   */
   constructor(
     object: BpfObject,
     private settings: L2Settings,
     private readonly events: L2ActuatorEvents,
+    { fenced = false }: { fenced?: boolean } = {},
   ) {
     this.owned = new BpfMap(object.map(L2_MAPS.owned), l2Key, l2Entry);
     this.stats = new BpfMap(object.map(L2_MAPS.stats), l2Key, l2Stats);
+    // Fenced and not yet renewed: an entry written now would be past its deadline already.
+    this.deadlineNs = fenced ? 1n : 0n;
+    if (!fenced) this.rewriteDeadlines();
   }
 
   /** What the (possibly adopted) map holds now. */
@@ -82,7 +93,7 @@ export class L2Actuator {
       try {
         this.owned.update(
           { ifindex: entry.ifindex, addr: keyBytes(entry.ip) },
-          { mac: macBytes(entry.mac), flags: 0 },
+          { mac: macBytes(entry.mac), flags: 0, expires_ns: this.deadlineNs },
         );
         written.push(entry);
       } catch (error) {
@@ -94,6 +105,28 @@ export class L2Actuator {
     if (announce.length > 0) this.burst(announce);
     this.scheduleReannounce();
     return changes;
+  }
+
+  /**
+   * Kubernetes mode: this node's heartbeat lease holds for `ms` more, so every
+   * entry answers until then and no longer. A daemon that dies leaves entries
+   * whose deadline is its lease's own expiry, the moment other nodes may take
+   * the IPs over; a restarted daemon extends them with its first renewal.
+   */
+  answerFor(ms: number): void {
+    this.deadlineNs = bootTimeNs() + BigInt(Math.max(1, Math.round(ms * 1e6)));
+    this.rewriteDeadlines();
+  }
+
+  /** Gives every entry of the map, adopted ones included, the current deadline. */
+  private rewriteDeadlines(): void {
+    try {
+      const expires_ns = this.deadlineNs;
+      for (const [key, value] of [...this.owned.entries()])
+        if (value.expires_ns !== expires_ns) this.owned.update(key, { ...value, expires_ns });
+    } catch (error) {
+      this.events.onError('renew the responder deadlines', error);
+    }
   }
 
   /** Sends `count` rounds, `interval` apart; later rounds skip entries withdrawn meanwhile. */

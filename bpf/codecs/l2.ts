@@ -12,6 +12,8 @@ export interface L2Key {
 export interface L2Entry {
   mac: Uint8Array;
   flags: number;
+  /** Boot-time ns (bootTimeNs) after which XDP stops answering; 0n = forever. */
+  expires_ns: bigint;
 }
 
 export interface L2Stats {
@@ -21,5 +23,5 @@ export interface L2Stats {
 }
 
 export const l2Key = struct<L2Key>('nw_l2_key', { ifindex: u32, addr: bytes(16) });
-export const l2Entry = struct<L2Entry>('nw_l2_entry', { mac: bytes(6), flags: u16 });
+export const l2Entry = struct<L2Entry>('nw_l2_entry', { mac: bytes(6), flags: u16, expires_ns: u64 });
 export const l2Stats = struct<L2Stats>('nw_l2_stats', { replies: u64, last_reply_ns: u64 });

@@ -45,6 +45,8 @@ static __always_inline int nw_arp_respond(struct xdp_md *ctx, struct ethhdr *eth
 	entry = bpf_map_lookup_elem(&nw_l2_owned, &key);
 	if (!entry)
 		return XDP_PASS;
+	if (nw_l2_expired(entry))
+		return XDP_DROP;
 
 	__builtin_memcpy(spa, arp->spa, 4);
 	__builtin_memcpy(eth->h_dest, arp->sha, ETH_ALEN);

@@ -17,6 +17,11 @@ struct nw_l2_entry {
 	 * read a device's address, so the daemon writes it here. */
 	__u8 mac[6];
 	__u16 flags;
+	/* bpf_ktime_get_boot_ns() after which the entry no longer answers; 0 =
+	 * forever. A Kubernetes-mode daemon renews it while it lives, so the
+	 * responder of a daemon that was killed and not restarted falls silent
+	 * once its lease has expired instead of answering beside the new owner. */
+	__u64 expires_ns;
 };
 
 struct nw_l2_stats {
@@ -42,6 +47,14 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	NW_PIN_BY_NAME;
 } nw_l2_stats SEC(".maps");
+
+/* An entry past its deadline: its daemon died and nobody renewed it. The
+ * request is dropped, not passed: the dead daemon's local route for the IP
+ * is still there, and the kernel's ARP stack would answer for it instead. */
+static __always_inline int nw_l2_expired(const struct nw_l2_entry *entry)
+{
+	return entry->expires_ns && bpf_ktime_get_boot_ns() > entry->expires_ns;
+}
 
 static __always_inline void nw_l2_count_reply(const struct nw_l2_key *key)
 {

@@ -109,6 +109,8 @@ static __always_inline int nw_ndisc_respond(struct xdp_md *ctx, struct ethhdr *e
 	entry = bpf_map_lookup_elem(&nw_l2_owned, &key);
 	if (!entry)
 		return XDP_PASS;
+	if (nw_l2_expired(entry))
+		return XDP_DROP;
 	__builtin_memcpy(our_mac, entry->mac, ETH_ALEN);
 	__builtin_memcpy(peer, &ip6->saddr, 16);
 

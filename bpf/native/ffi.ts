@@ -213,6 +213,7 @@ export const bpf = {
     path: string | null,
   ) => number,
   mapIsPinned: libbpf.func('bool bpf_map__is_pinned(bpf_map *map)') as (map: Ptr) => boolean,
+  mapPinPath: libbpf.func('const char *bpf_map__pin_path(bpf_map *map)') as (map: Ptr) => string | null,
 
   mapCreate: libbpf.func(
     'int bpf_map_create(int map_type, const char *name, uint32_t key_size, uint32_t value_size, uint32_t max_entries, const bpf_map_create_opts *opts)',

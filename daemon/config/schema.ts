@@ -364,6 +364,9 @@ export type BgpPeerConfig = z.infer<typeof bgpPeerSchema>;
 export type BgpAdvertisementConfig = z.infer<typeof bgpAdvertisementSchema>;
 
 /** The Kubernetes source (`source: kubernetes`); see docs/kubernetes.md. */
+/** The node heartbeat's timing when the config does not set it (docs/l2.md, Failover). */
+export const HEARTBEAT_DEFAULTS = { renewIntervalMs: 750, expirySeconds: 2 };
+
 export const kubernetesSchema = z.strictObject({
   /** A kubeconfig file; unset: $KUBECONFIG, ~/.kube/config, then the in-cluster service account. */
   kubeconfig: z.string().min(1).optional(),
@@ -378,14 +381,14 @@ export const kubernetesSchema = z.strictObject({
   initialSyncTimeoutSeconds: z.number().positive().max(3600).default(30),
   heartbeat: z
     .strictObject({
-      renewIntervalMs: z.number().int().min(100).max(60_000).default(1000),
+      renewIntervalMs: z.number().int().min(100).max(60_000).default(HEARTBEAT_DEFAULTS.renewIntervalMs),
       /** leaseDurationSeconds: after this long without a renewal, a node's IPs move. */
-      expirySeconds: z.number().int().min(1).max(600).default(3),
+      expirySeconds: z.number().int().min(1).max(600).default(HEARTBEAT_DEFAULTS.expirySeconds),
     })
     .refine((h) => h.renewIntervalMs < h.expirySeconds * 1000, {
       message: 'renewIntervalMs must be shorter than expirySeconds',
     })
-    .default({ renewIntervalMs: 1000, expirySeconds: 3 }),
+    .default(HEARTBEAT_DEFAULTS),
   loadBalancerClass: z
     .strictObject({
       /** Services with this spec.loadBalancerClass are ours. */

@@ -7,6 +7,7 @@
 import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { LEGACY_DSR_FLOWS_MAP } from '../../bpf/codecs/dsr.js';
+import { L2_MAPS } from '../../bpf/codecs/l2.js';
 import {
   CounterSlot,
   PACKET_COUNTERS_MAP,
@@ -23,11 +24,23 @@ import {
   detachPinnedLink,
   detachTcFilter,
   ensurePinDir,
+  type ReplacedPin,
   type TcMode,
   type XdpMode,
+  zeroExtendValues,
 } from '../../bpf/index.js';
 import { bpfObjectPath } from '../../bpf/paths.js';
 import type { DatapathObject, PlannedAttachment } from './plan.js';
+
+/**
+ * Pinned maps whose layout changed across releases and whose entries must
+ * survive the upgrade (the rest start empty and are rebuilt). The L2 responder's
+ * entries are what answers ARP for a node's IPs while the new daemon starts;
+ * `expires_ns` was appended, and 0 means "no deadline".
+ */
+const PIN_MIGRATIONS = {
+  [L2_MAPS.owned]: (layout: { valueSize: number }) => zeroExtendValues(layout.valueSize),
+};
 
 /** tc clsact filters nodewarden creates use this handle ("NW"), so cleanup can find them without state. */
 export const TC_FILTER_HANDLE = 0x4e57;
@@ -58,7 +71,8 @@ export class Datapath {
 
   private constructor(private readonly options: DatapathOptions) {
     ensurePinDir(options.pinDir);
-    const load = (name: DatapathObject) => BpfObject.load(bpfObjectPath(name), { pinDir: options.pinDir });
+    const load = (name: DatapathObject) =>
+      BpfObject.load(bpfObjectPath(name), { pinDir: options.pinDir, migrations: PIN_MIGRATIONS });
     const counters = load('counters');
     let firewall: BpfObject | undefined;
     try {
@@ -123,11 +137,21 @@ export class Datapath {
   /** DSR's object, its maps pinned beside the others. */
   dsr(): BpfObject {
     if (!this.dsrObject) {
-      this.dsrObject = BpfObject.load(bpfObjectPath('dsr'), { pinDir: this.options.pinDir });
+      this.dsrObject = BpfObject.load(bpfObjectPath('dsr'), {
+        pinDir: this.options.pinDir,
+        migrations: PIN_MIGRATIONS,
+      });
       // An earlier version's flow table (40-byte keys, ~25 MB): no program uses it any more.
       rmSync(join(this.options.pinDir, LEGACY_DSR_FLOWS_MAP), { force: true });
     }
     return this.dsrObject;
+  }
+
+  /** Pinned maps replaced at load because an upgrade changed their layout. */
+  replacedPins(): ReplacedPin[] {
+    return [...Object.values(this.objects), ...(this.dsrObject ? [this.dsrObject] : [])].flatMap(
+      (o) => o.replacedPins,
+    );
   }
 
   attachments(): readonly AttachmentStatus[] {

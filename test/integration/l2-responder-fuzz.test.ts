@@ -17,7 +17,7 @@ import {
   l2Key,
   l2Stats,
 } from '../../bpf/codecs/l2.js';
-import { BpfMap, BpfObject, type BpfProgram, testRun } from '../../bpf/index.js';
+import { BpfMap, BpfObject, type BpfProgram, bootTimeNs, testRun } from '../../bpf/index.js';
 import {
   addressBytes,
   arpFrame,
@@ -33,6 +33,7 @@ import {
 import { BPF_OBJECT } from '../support/paths.js';
 import { SeededRandom } from '../support/random.js';
 
+const XDP_DROP = 1;
 const XDP_PASS = 2;
 const XDP_TX = 3;
 const LO = 1;
@@ -57,9 +58,12 @@ beforeAll(() => {
   owned = new BpfMap(object.map(L2_MAPS.owned), l2Key, l2Entry);
   stats = new BpfMap(object.map(L2_MAPS.stats), l2Key, l2Stats);
   for (const ip of [OWNED_V4, OWNED_V6])
-    owned.update({ ifindex: LO, addr: mappedAddress(ip) }, { mac: mac(OUR_MAC), flags: 0 });
+    owned.update({ ifindex: LO, addr: mappedAddress(ip) }, { mac: mac(OUR_MAC), flags: 0, expires_ns: 0n });
   // Owned, but on another interface: must not be answered on this one.
-  owned.update({ ifindex: 999, addr: mappedAddress(OTHER_V4) }, { mac: mac(OUR_MAC), flags: 0 });
+  owned.update(
+    { ifindex: 999, addr: mappedAddress(OTHER_V4) },
+    { mac: mac(OUR_MAC), flags: 0, expires_ns: 0n },
+  );
 });
 
 afterAll(() => object?.close());
@@ -369,3 +373,42 @@ function formatV6(bytes: Buffer): string {
   for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i).toString(16));
   return groups.join(':');
 }
+
+describe('deadline', () => {
+  // Each case sets the owned entries' deadline, then restores "forever" for the other tests.
+  function withDeadline(expires_ns: bigint, check: () => void): void {
+    const keys = [OWNED_V4, OWNED_V6].map((ip) => ({ ifindex: LO, addr: mappedAddress(ip) }));
+    try {
+      for (const key of keys) owned.update(key, { mac: mac(OUR_MAC), flags: 0, expires_ns });
+      check();
+    } finally {
+      for (const key of keys) owned.update(key, { mac: mac(OUR_MAC), flags: 0, expires_ns: 0n });
+    }
+  }
+
+  // Dropped, not passed: the dead daemon's local route would make the kernel answer instead.
+  it('drops requests for an entry whose deadline has passed, uncounted', () => {
+    withDeadline(bootTimeNs() - 1n, () => {
+      const key = { ifindex: LO, addr: mappedAddress(OWNED_V4) };
+      const before = stats.lookup(key)?.replies ?? 0n;
+      for (const frame of [
+        arpFrame({ senderIp: CLIENT_V4, targetIp: OWNED_V4 }),
+        solicitation({ target: OWNED_V6 }),
+      ]) {
+        expect(run(frame).retval).toBe(XDP_DROP);
+      }
+      expect(stats.lookup(key)?.replies ?? 0n).toBe(before);
+    });
+  });
+
+  it('answers an entry whose deadline is still ahead', () => {
+    withDeadline(bootTimeNs() + 60_000_000_000n, () => {
+      const arp = run(arpFrame({ senderIp: CLIENT_V4, targetIp: OWNED_V4 }));
+      expect(arp.retval).toBe(XDP_TX);
+      expectArpReply(arp.output, OWNED_V4, PEER_MAC, CLIENT_V4);
+      const nd = run(solicitation({ target: OWNED_V6 }));
+      expect(nd.retval).toBe(XDP_TX);
+      expectAdvertisement(nd.output, OWNED_V6, PEER_MAC, CLIENT_V6);
+    });
+  });
+});

@@ -24,6 +24,8 @@ export interface HeartbeatOptions {
   onError?(error: Error): void;
   /** Called when the node gains or loses its lease. */
   onHoldingChange?(holding: boolean): void;
+  /** Called after each successful renewal: the lease certainly holds for `validForMs` more. */
+  onRenewed?(validForMs: number): void;
 }
 
 export interface HeartbeatStatus {
@@ -49,6 +51,11 @@ export class Heartbeat {
   private lastError: string | undefined;
   readonly leaseName: string;
   private readonly path: string;
+  private attempted: () => void = () => {};
+  /** Settles after the first renewal attempt, whether it succeeded or not. */
+  readonly firstAttempt = new Promise<void>((resolve) => {
+    this.attempted = resolve;
+  });
 
   constructor(private readonly options: HeartbeatOptions) {
     this.leaseName = `${HEARTBEAT_PREFIX}${options.nodeName}`;
@@ -141,12 +148,14 @@ export class Heartbeat {
       this.stats.renewals++;
       this.validUntil = sentAt + this.options.expirySeconds * 1000;
       this.lastError = undefined;
+      this.options.onRenewed?.(this.validUntil - performance.now());
     } catch (e) {
       this.stats.failures++;
       this.lastError = (e as Error).message;
       this.options.onError?.(e as Error);
     }
     this.updateHolding();
+    this.attempted();
   }
 
   private async write(timeoutMs: number): Promise<KubeObject> {

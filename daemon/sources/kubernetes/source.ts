@@ -36,6 +36,14 @@ export interface KubernetesSourceOptions {
   interfacesUp(): string[];
   /** Called (coalesced, at most every 250 ms) after the cluster changed. */
   onChange(): void;
+  /**
+   * Called at once, uncoalesced, when a heartbeat lease expired or this node's own
+   * holding changed: L2 ownership moves on it, and failover time is expiry plus this
+   * delay. onChange follows as usual for the rest.
+   */
+  onOwnershipChange?(): void;
+  /** After each heartbeat renewal: this node's lease certainly holds for `validForMs` more. */
+  onLeaseRenewed?(validForMs: number): void;
 }
 
 /** Interfaces whose operstate is up (this daemon's network namespace), published with the heartbeat. */
@@ -133,8 +141,10 @@ export class KubernetesSource {
       onError: (error) => log.warn({ err: error.message }, 'heartbeat renewal failed'),
       onHoldingChange: (holding) => {
         log.info({ holding }, holding ? 'heartbeat lease held' : 'heartbeat lease lost: announcing nothing');
+        options.onOwnershipChange?.();
         changed();
       },
+      ...(options.onLeaseRenewed ? { onRenewed: options.onLeaseRenewed } : {}),
     });
     this.ipam = k.ipam.enabled
       ? new IpamController({
@@ -160,11 +170,19 @@ export class KubernetesSource {
       nodeName: config.nodeName,
       heartbeat: this.heartbeat,
       leases: this.watcher.heartbeats,
-      onChange: changed,
+      onChange: () => {
+        options.onOwnershipChange?.();
+        changed();
+      },
     });
   }
 
-  /** Starts everything; resolves after the first complete sync, or after the timeout (false). */
+  /**
+   * Starts everything; resolves after the first complete sync and the first
+   * heartbeat attempt, or after the timeout (false). Ownership planned before that
+   * attempt would count this node as dead and withdraw what a restarted daemon
+   * still announces.
+   */
   async start(): Promise<boolean> {
     this.watcher.start();
     this.heartbeat.start();
@@ -172,7 +190,7 @@ export class KubernetesSource {
     const timeoutMs = this.options.config.kubernetes.initialSyncTimeoutSeconds * 1000;
     let timer: NodeJS.Timeout | undefined;
     const synced = await Promise.race([
-      this.watcher.waitForSync().then(() => true),
+      Promise.all([this.watcher.waitForSync(), this.heartbeat.firstAttempt]).then(() => true),
       new Promise<boolean>((resolve) => {
         timer = setTimeout(() => resolve(false), timeoutMs);
       }),
