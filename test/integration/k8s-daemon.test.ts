@@ -6,6 +6,7 @@
  * good one stays in force; the heartbeat Lease is renewed and released.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HEARTBEAT_DEFAULTS } from '../../daemon/config/schema.js';
 import { createLab, type Host, type Lab, type LabProcess } from '../lab/index.js';
 import { mountTempBpffs, type TempBpffs } from '../support/bpffs.js';
 import { type DaemonFiles, type DaemonInstance, daemonFiles, startDaemon } from '../support/daemon.js';
@@ -131,7 +132,11 @@ describe('daemon with source: kubernetes', () => {
       'GET',
       '/apis/coordination.k8s.io/v1/namespaces/nodewarden/leases/nodewarden-node-lab-node',
     );
-    expect(lease.body.spec).toMatchObject({ holderIdentity: 'lab-node', leaseDurationSeconds: 3 });
+    // The config sets no heartbeat timing: the Lease carries the default expiry.
+    expect(lease.body.spec).toMatchObject({
+      holderIdentity: 'lab-node',
+      leaseDurationSeconds: HEARTBEAT_DEFAULTS.expirySeconds,
+    });
     expect(lease.body.metadata.annotations['nodewarden.io/interfaces-up']).toContain('eth0');
     const status = await daemon.status();
     expect(status.kubernetes?.heartbeat.holding).toBe(true);
