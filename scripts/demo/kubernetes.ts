@@ -5,15 +5,17 @@
  * node cut off from the API server losing its IPs to the others within
  * expiry + one renew, never with two owners. Everything is local (127.0.0.1).
  */
+import { HEARTBEAT_DEFAULTS } from '../../daemon/config/schema.js';
 import { startNodeAgent } from '../../test/k8s-fixture/agents.js';
 import { FixtureApiServer } from '../../test/k8s-fixture/server.js';
 import { until } from '../../test/k8s-fixture/until.js';
 
 export async function demoKubernetes(out: (line: string) => void): Promise<void> {
+  const { renewIntervalMs, expirySeconds } = HEARTBEAT_DEFAULTS;
   const api = new FixtureApiServer({ token: 'demo' });
   const url = await api.start();
   const agents = ['node-a', 'node-b', 'node-c'].map((name) =>
-    startNodeAgent(url, 'demo', name, { renewIntervalMs: 1000, expirySeconds: 3 }),
+    startNodeAgent(url, 'demo', name, HEARTBEAT_DEFAULTS),
   );
   const ips = Array.from({ length: 30 }, (_, i) => ({
     ip: `192.0.2.${100 + i}`,
@@ -33,7 +35,7 @@ export async function demoKubernetes(out: (line: string) => void): Promise<void>
     api.resetCounters();
     await new Promise((r) => setTimeout(r, 3000));
     out(
-      `API writes in 3 s: ${api.writeCount()} (one heartbeat per node per second; Cilium: 30 services / 5 s = 6/s)`,
+      `API writes in 3 s: ${api.writeCount()} (one heartbeat per node every ${renewIntervalMs} ms; Cilium: 30 services / 5 s = 6/s)`,
     );
     const ofC = [...owners()].filter(([, o]) => o[0] === 'node-c').map(([ip]) => ip);
     api.failRequests((method, path) => method === 'PUT' && path.endsWith('/nodewarden-node-node-c'));
@@ -50,7 +52,7 @@ export async function demoKubernetes(out: (line: string) => void): Promise<void>
       25,
     );
     out(
-      `node-c's IPs moved in ${(took / 1000).toFixed(1)} s (expiry 3 s + renew 1 s); IPs with two owners meanwhile: ${doubles}`,
+      `node-c's IPs moved in ${(took / 1000).toFixed(1)} s (at most expiry ${expirySeconds} s + one renew); IPs with two owners meanwhile: ${doubles}`,
     );
     out(`now: ${perNode()}`);
     if (doubles > 0) throw new Error('demo check failed: an IP had two owners');
