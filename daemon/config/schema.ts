@@ -365,7 +365,7 @@ export type BgpAdvertisementConfig = z.infer<typeof bgpAdvertisementSchema>;
 
 /** The Kubernetes source (`source: kubernetes`); see docs/kubernetes.md. */
 /** The node heartbeat's timing when the config does not set it (docs/l2.md, Failover). */
-export const HEARTBEAT_DEFAULTS = { renewIntervalMs: 750, expirySeconds: 2 };
+export const HEARTBEAT_DEFAULTS = { renewIntervalMs: 1000, expirySeconds: 2 };
 
 export const kubernetesSchema = z.strictObject({
   /** A kubeconfig file; unset: $KUBECONFIG, ~/.kube/config, then the in-cluster service account. */

@@ -49,7 +49,7 @@ const KUBERNETES_DEFAULTS = {
   burst: 40,
   idleTimeoutSeconds: 90,
   initialSyncTimeoutSeconds: 30,
-  heartbeat: { renewIntervalMs: 750, expirySeconds: 2 },
+  heartbeat: { renewIntervalMs: 1000, expirySeconds: 2 },
   loadBalancerClass: { name: 'nodewarden.io/lb', unclassed: true },
   ipam: { enabled: false },
 };

@@ -40,4 +40,32 @@ describe('node heartbeat', () => {
     api.failRequests(undefined);
     await until('holding again', () => agent!.heartbeat.holds());
   });
+
+  it('keeps its lease through one failed renewal: the retry comes after a quarter of the interval', async () => {
+    api = new FixtureApiServer({ token: 't', bookmarkIntervalMs: 200 });
+    const url = await api.start();
+    // The next renewal after a failure would come 2.4 s after the last success, past the 2 s expiry.
+    agent = startNodeAgent(url, 't', 'n1', { renewIntervalMs: 1200, expirySeconds: 2 });
+    await until('holding', () => agent!.heartbeat.holds(), 3000);
+    let failed = 0;
+    api.failRequests((method, path) => {
+      if (method !== 'PUT' || !path.endsWith('/nodewarden-node-n1') || failed > 0) return false;
+      failed++;
+      return true;
+    });
+    const renewals = agent.heartbeat.status().renewals;
+    let lapses = 0;
+    await until(
+      'two renewals after the failed one',
+      () => {
+        if (!agent!.heartbeat.holds()) lapses++;
+        return agent!.heartbeat.status().renewals >= renewals + 2;
+      },
+      6000,
+      10,
+    );
+    expect(failed).toBe(1);
+    expect(agent.heartbeat.status().failures).toBe(1);
+    expect(lapses).toBe(0);
+  });
 });

@@ -4,6 +4,9 @@
  * stale one: read it again and retry once). One write per node per interval,
  * whatever the number of services.
  *
+ * A failed renewal is retried after a quarter of the interval, so that the
+ * lease survives one lost request within its expiry.
+ *
  * Self-fencing: the node holds its lease until `expirySeconds` after the start
  * of its last successful renewal. Observers count expiry from when they *saw*
  * that renewal, which is later, so this node stops announcing before anyone
@@ -36,6 +39,9 @@ export interface HeartbeatStatus {
   failures: number;
   lastError?: string;
 }
+
+/** After a failed renewal: a quarter of the interval, at least 100 ms. */
+export const retryIntervalMs = (renewIntervalMs: number) => Math.max(100, Math.round(renewIntervalMs / 4));
 
 /** Lease renewTime is a MicroTime: RFC 3339 with microseconds. */
 const microTime = (ms: number) => new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
@@ -99,8 +105,10 @@ export class Heartbeat {
   private async loop(): Promise<void> {
     while (this.running) {
       const started = performance.now();
-      await this.renew();
-      const wait = Math.max(0, this.options.renewIntervalMs - (performance.now() - started));
+      const renewed = await this.renew();
+      // A failed renewal is retried sooner: one lost request must not cost the lease.
+      const interval = renewed ? this.options.renewIntervalMs : retryIntervalMs(this.options.renewIntervalMs);
+      const wait = Math.max(0, interval - (performance.now() - started));
       await new Promise<void>((resolve) => {
         this.timer = setTimeout(resolve, wait);
       });
@@ -126,7 +134,8 @@ export class Heartbeat {
     };
   }
 
-  private async renew(): Promise<void> {
+  /** True when the lease was written. */
+  private async renew(): Promise<boolean> {
     const sentAt = performance.now();
     const timeoutMs = this.options.expirySeconds * 1000;
     try {
@@ -153,9 +162,13 @@ export class Heartbeat {
       this.stats.failures++;
       this.lastError = (e as Error).message;
       this.options.onError?.(e as Error);
+      this.updateHolding();
+      this.attempted();
+      return false;
     }
     this.updateHolding();
     this.attempted();
+    return true;
   }
 
   private async write(timeoutMs: number): Promise<KubeObject> {
