@@ -22,6 +22,8 @@ export interface Reference {
   name: string;
   vip: string;
   setUp(lb: Host): Promise<void>;
+  /** What the node's own counters say it carried (checked non-zero), when it keeps any. */
+  carried?(lb: Host): Promise<Record<string, number>>;
 }
 
 export interface Summary {
@@ -36,13 +38,23 @@ export interface Summary {
 export function ipvsReference(vip: string, scheduler: 'sh' | 'mh'): Reference {
   const names = { sh: 'source hashing', mh: 'Maglev hashing' };
   return {
-    name: `IPVS DR (ipvsadm -s ${scheduler}, ${names[scheduler]})`,
+    name: `IPVS DR (ipvsadm -s ${scheduler} -b ${scheduler}-port, ${names[scheduler]} of the address and port)`,
     vip,
     async setUp(lb) {
       await lb.ip(['addr', 'add', `${vip}/32`, 'dev', 'lo']);
-      await lb.exec(['ipvsadm', '-A', '-t', `${vip}:80`, '-s', scheduler]);
+      // -b *-port: hash the source port too, as nodewarden's Maglev hashes the 5-tuple; on the
+      // address alone every connection of the lab's one client would go to one backend.
+      await lb.exec(['ipvsadm', '-A', '-t', `${vip}:80`, '-s', scheduler, '-b', `${scheduler}-port`]);
       for (const be of [ADDR.be1.v4, ADDR.be2.v4])
         await lb.exec(['ipvsadm', '-a', '-t', `${vip}:80`, '-r', be, '-g']);
+    },
+    async carried(lb) {
+      // Connections per real server, from the service's --stats lines ("  -> 10.90.0.11:80  Conns ...").
+      const { stdout } = await lb.exec(['ipvsadm', '-Ln', '--stats', '-t', `${vip}:80`]);
+      const out: Record<string, number> = {};
+      for (const m of stdout.matchAll(/->\s+([\d.]+):80\s+(\d+)/g))
+        out[`connections to ${m[1]}`] = Number(m[2]);
+      return out;
     },
   };
 }
@@ -98,14 +110,17 @@ function summary(runs: WrkRun[]): Summary {
 export async function endToEnd(
   rounds: number,
   choose: (lb: Host) => Promise<Reference[]>,
-): Promise<{ nodewarden: Summary; references: (Summary & { name: string; vip: string })[] }> {
+): Promise<{
+  nodewarden: Summary & { carried: Record<string, number>; loadBalancerCounters: Record<string, number> };
+  references: (Summary & { name: string; vip: string; carried?: Record<string, number> })[];
+}> {
   const bpffs = mountTempBpffs();
   const lab = await createLab();
   const files: DaemonFiles[] = [];
   try {
     const topo = await buildDsrTopology(lab);
     try {
-      await startDsrDaemons(topo, bpffs.dir, files);
+      const daemons = await startDsrDaemons(topo, bpffs.dir, files);
       const references = await choose(topo.lb);
       for (const ref of references) {
         // Each reference's VIP: routed to the load-balancer node too, local on both
@@ -126,6 +141,10 @@ export async function endToEnd(
         await ref.setUp(topo.lb);
         log(`reference: ${ref.name} on ${ref.vip}`);
       }
+      // One unrecorded run each first: the servers' JIT, neighbours and caches warm up
+      // (under emulation the first run is several times slower than the rest).
+      for (const vip of [ADDR.vip.v4, ...references.map((ref) => ref.vip)])
+        await wrk(topo.client, `http://${vip}:80/`, WRK_SECONDS);
       const dsrRuns: WrkRun[] = [];
       const refRuns: WrkRun[][] = references.map(() => []);
       for (let round = 0; round < rounds; round++) {
@@ -138,9 +157,38 @@ export async function endToEnd(
             .join(', ')}`,
         );
       }
+      // Each system must really have carried its VIP's traffic, by its own counters.
+      const counters = async (i: number) =>
+        Object.fromEntries(
+          Object.entries((await daemons[i]!.daemon.status()).services?.dsr?.stats ?? {}).map(([k, v]) => [
+            k,
+            Number(v),
+          ]),
+        );
+      const lbStats = await counters(0);
+      const backendsDecapsulated = {
+        'packets decapsulated on backend 1': (await counters(1)).decapsulated ?? 0,
+        'packets decapsulated on backend 2': (await counters(2)).decapsulated ?? 0,
+      };
+      const carried = async (name: string, counters: Record<string, number>) => {
+        if (Object.keys(counters).length === 0 || Object.values(counters).some((n) => n === 0))
+          throw new Error(`${name} did not carry the traffic: ${JSON.stringify(counters)}`);
+        return counters;
+      };
       return {
-        nodewarden: summary(dsrRuns),
-        references: references.map((ref, i) => ({ name: ref.name, vip: ref.vip, ...summary(refRuns[i]!) })),
+        nodewarden: {
+          ...summary(dsrRuns),
+          carried: await carried('nodewarden', backendsDecapsulated),
+          loadBalancerCounters: lbStats,
+        },
+        references: await Promise.all(
+          references.map(async (ref, i) => ({
+            name: ref.name,
+            vip: ref.vip,
+            ...summary(refRuns[i]!),
+            ...(ref.carried ? { carried: await carried(ref.name, await ref.carried(topo.lb)) } : {}),
+          })),
+        ),
       };
     } finally {
       topo.destroy();

@@ -13,7 +13,7 @@ import { bpfObjectDir } from '../bpf/paths.js';
 import { mountTempBpffs } from '../test/support/bpffs.js';
 import { ecmpReference, endToEnd, ipvsReference, ipvsUnavailable, log, WRK_SECONDS } from './dsr-e2e.js';
 
-const ROUNDS = Number(process.env.NODEWARDEN_BENCH_ROUNDS ?? 5);
+const ROUNDS = Number(process.env.NODEWARDEN_BENCH_ROUNDS ?? 7);
 
 /** Each object of bpf/out loaded (all its programs through the verifier) and closed again. */
 function loadEveryObject(): Record<string, string> {
