@@ -125,8 +125,8 @@ static __always_inline int nw_parse_ipv4(void *data, void *data_end, __u32 off, 
 	__u32 ihl;
 
 	/* The bound must be checked on the register the pointer is made from: without
-	 * the barrier clang checks a caller's `x + 8` as `x > 504`, which verifiers before
-	 * 6.11 (Debian 12's 6.1) cannot carry over to x + 8, and they reject the access. */
+	 * the barrier clang checks a caller's `x + 8` as `x > 504`, which older verifiers
+	 * (Debian 12's 6.1) cannot carry over to x + 8, and they reject the access. */
 	barrier_var(off);
 	if (off > NW_MAX_HDR_OFF)
 		return NW_PARSE_MALFORMED;
