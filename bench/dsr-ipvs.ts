@@ -20,6 +20,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import {
+  closeSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -96,8 +97,8 @@ function bootGuest(image: string, exchange: string, accel: Accelerator): Promise
     '-nographic',
     '-no-reboot',
   ];
-  const console = openSync(join(exchange, 'console'), 'w');
-  const qemu = spawn('qemu-system-x86_64', args, { stdio: ['ignore', console, console] });
+  const consoleFile = openSync(join(exchange, 'console'), 'w');
+  const qemu = spawn('qemu-system-x86_64', args, { stdio: ['ignore', consoleFile, consoleFile] });
   log(`guest: qemu pid ${qemu.pid}, ${accel.name} (${accel.why})`);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -110,6 +111,7 @@ function bootGuest(image: string, exchange: string, accel: Accelerator): Promise
     });
     qemu.on('exit', (code) => {
       clearTimeout(timer);
+      closeSync(consoleFile);
       resolve(code);
     });
   });
