@@ -19,7 +19,8 @@
  *    (ipvsadm) when the kernel has IPVS; this bench records why when it does
  *    not, and then measures the kernel's own DR: an L4-hashed ECMP route to
  *    the backends (a MAC rewrite per flow, what IPVS DR does without its
- *    connection table). Target: ≥ the reference.
+ *    connection table). Target: ≥ the reference. `npm run bench:dsr-ipvs`
+ *    (bench/dsr-ipvs.ts) runs the same lab against IPVS in a Debian guest.
  *
  * Results go to bench/results/dsr-latest.json. Run as root: `npm run bench:dsr`.
  */
@@ -31,12 +32,19 @@ import { BpfObject, inNetns, testRun } from '../bpf/index.js';
 import { bpfObjectPath } from '../bpf/paths.js';
 import { DsrMaps } from '../daemon/services/dsr-maps.js';
 import { planDsr } from '../services/dsr-plan.js';
-import { createLab, type Host } from '../test/lab/index.js';
+import { createLab } from '../test/lab/index.js';
 import { mountTempBpffs } from '../test/support/bpffs.js';
-import type { DaemonFiles } from '../test/support/daemon.js';
-import { ADDR, buildDsrTopology, startDsrDaemons } from '../test/support/dsr-topology.js';
 import { ipFrame, TcpFlag, tcp } from '../test/support/packets.js';
 import { sampleService } from '../test/support/services.js';
+import {
+  ecmpReference,
+  endToEnd,
+  ipvsReference,
+  ipvsUnavailable,
+  log,
+  median,
+  WRK_SECONDS,
+} from './dsr-e2e.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = join(REPO, 'bench', 'results', 'dsr-latest.json');
@@ -46,12 +54,8 @@ const XDP_REDIRECT = 4;
 const FIXTURE_XDP_PASS = join(REPO, 'test', 'fixtures', 'bpf', 'out', 'xdp_pass.o');
 const FIXTURE_DSR_BENCH = join(REPO, 'test', 'fixtures', 'bpf', 'out', 'dsr_bench.o');
 const REPEAT = 1_000_000;
-const WRK_SECONDS = 8;
 const ROUNDS = 3;
 const REF_VIP = '192.0.2.81';
-
-const log = (m: string) => process.stderr.write(`[bench] ${m}\n`);
-const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
 
 async function perPacket(): Promise<Record<string, number>> {
   const bpffs = mountTempBpffs();
@@ -162,127 +166,6 @@ function hotLoop(pinRoot: string, netns: string, packet: Buffer): number {
   }
 }
 
-async function wrk(
-  client: Host,
-  url: string,
-): Promise<{ rps: number; p50ms: number; p99ms: number; errors: number }> {
-  const r = await client.exec(
-    ['wrk', '-t2', '-c32', `-d${WRK_SECONDS}s`, '--timeout', '2s', '--latency', url],
-    {
-      allowFailure: true,
-      timeoutMs: (WRK_SECONDS + 20) * 1000,
-    },
-  );
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1] ?? Number.NaN);
-  const ms = (label: string) => {
-    const m = new RegExp(`\\s${label}%\\s+([\\d.]+)(us|ms|s)`).exec(r.stdout);
-    if (!m) return Number.NaN;
-    const v = Number(m[1]);
-    return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
-  };
-  const errors =
-    Number(/Non-2xx or 3xx responses: (\d+)/.exec(r.stdout)?.[1] ?? 0) +
-    Number(/Socket errors: .*?(\d+)/.exec(r.stdout)?.[1] ?? 0);
-  if (Number.isNaN(rps)) throw new Error(`wrk ${url} printed no rate: ${r.stdout}${r.stderr}`);
-  return { rps, p50ms: ms('50'), p99ms: ms('99'), errors };
-}
-
-async function endToEnd(): Promise<Record<string, unknown>> {
-  const bpffs = mountTempBpffs();
-  const lab = await createLab();
-  const files: DaemonFiles[] = [];
-  try {
-    const topo = await buildDsrTopology(lab);
-    try {
-      await startDsrDaemons(topo, bpffs.dir, files);
-
-      // The reference's VIP: routed to the load-balancer node too, local on both backends.
-      await topo.router.addRoute(`${REF_VIP}/32`, ADDR.lb.v4);
-      for (const be of [topo.be1, topo.be2])
-        await be.ip(['route', 'add', 'local', REF_VIP, 'dev', 'lo', 'table', 'local']);
-      await topo.be2.exec([
-        'nft',
-        'add',
-        'rule',
-        'inet',
-        'nwtest',
-        'pre',
-        'ip',
-        'daddr',
-        REF_VIP,
-        'tcp',
-        'dport',
-        '80',
-        'dnat',
-        'ip',
-        'to',
-        `${ADDR.pod.v4}:8080`,
-      ]);
-      const reference = await setUpReference(topo.lb);
-      log(`reference: ${reference.name}${reference.ipvsError ? ` (IPVS: ${reference.ipvsError})` : ''}`);
-
-      const dsrRuns = [];
-      const refRuns = [];
-      for (let round = 0; round < ROUNDS; round++) {
-        dsrRuns.push(await wrk(topo.client, `http://${ADDR.vip.v4}/`));
-        refRuns.push(await wrk(topo.client, `http://${REF_VIP}/`));
-        log(
-          `round ${round + 1}: nodewarden ${dsrRuns.at(-1)!.rps.toFixed(0)} req/s, ${reference.name} ${refRuns.at(-1)!.rps.toFixed(0)} req/s`,
-        );
-      }
-      const summary = (runs: Awaited<ReturnType<typeof wrk>>[]) => ({
-        rps: median(runs.map((r) => r.rps)),
-        p50ms: median(runs.map((r) => r.p50ms)),
-        p99ms: median(runs.map((r) => r.p99ms)),
-        errors: runs.reduce((a, r) => a + r.errors, 0),
-        runs: runs.map((r) => Math.round(r.rps)),
-      });
-      return {
-        reference: reference.name,
-        ipvsUnavailable: reference.ipvsError,
-        nodewarden: summary(dsrRuns),
-        referenceResult: summary(refRuns),
-      };
-    } finally {
-      topo.destroy();
-    }
-  } finally {
-    await lab.destroy();
-    bpffs.destroy();
-    for (const f of files) f.destroy();
-  }
-}
-
-/**
- * IPVS DR if the kernel has it; else the kernel's own DR: an ECMP route with
- * an L4 hash (fib_multipath_hash_policy 1) rewrites the MAC per flow towards
- * one of the backends, as IPVS DR does without its connection table.
- */
-async function setUpReference(lb: Host): Promise<{ name: string; ipvsError?: string }> {
-  const probe = await lb.exec(['ipvsadm', '-Ln'], { allowFailure: true });
-  if (probe.code === 0) {
-    await lb.ip(['addr', 'add', `${REF_VIP}/32`, 'dev', 'lo']);
-    await lb.exec(['ipvsadm', '-A', '-t', `${REF_VIP}:80`, '-s', 'sh']);
-    for (const be of [ADDR.be1.v4, ADDR.be2.v4])
-      await lb.exec(['ipvsadm', '-a', '-t', `${REF_VIP}:80`, '-r', be, '-g']);
-    return { name: 'IPVS DR (ipvsadm, source hashing)' };
-  }
-  const ipvsError = (probe.stderr || probe.stdout).trim().split('\n')[0];
-  await lb.sysctl('net.ipv4.fib_multipath_hash_policy', 1);
-  await lb.ip([
-    'route',
-    'add',
-    `${REF_VIP}/32`,
-    'nexthop',
-    'via',
-    ADDR.be1.v4,
-    'nexthop',
-    'via',
-    ADDR.be2.v4,
-  ]);
-  return { name: 'kernel ECMP DR (L4-hash multipath route on the load-balancer node)', ipvsError };
-}
-
 async function main(): Promise<void> {
   const startedAt = new Date().toISOString();
   const load = loadavg();
@@ -293,9 +176,15 @@ async function main(): Promise<void> {
     `established flow ${testRunNs.establishedFlowHotLoopNs} ns in the repeat loop, ${testRunNs.establishedFlowNs} ns cold (single runs); passed ${testRunNs.passNs} ns`,
   );
   log('end to end with wrk');
-  const e2e = await endToEnd();
-  const nw = (e2e.nodewarden as { rps: number }).rps;
-  const ref = (e2e.referenceResult as { rps: number }).rps;
+  let ipvsError: string | undefined;
+  const measured = await endToEnd(ROUNDS, async (lb) => {
+    ipvsError = await ipvsUnavailable(lb);
+    return [ipvsError === undefined ? ipvsReference(REF_VIP, 'sh') : ecmpReference(REF_VIP)];
+  });
+  const { name: reference, vip: _vip, ...referenceResult } = measured.references[0]!;
+  const e2e = { reference, ipvsUnavailable: ipvsError, nodewarden: measured.nodewarden, referenceResult };
+  const nw = e2e.nodewarden.rps;
+  const ref = referenceResult.rps;
   const result = {
     benchmark: 'bench/dsr.ts',
     command: 'npm run bench:dsr',

@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { createLab, type Host } from '../test/lab/index.js';
 import { mountTempBpffs } from '../test/support/bpffs.js';
 import { daemonFiles, startDaemon } from '../test/support/daemon.js';
+import { wrk as runWrk } from './wrk.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = join(REPO, 'bench', 'results', 'services-latest.json');
@@ -41,22 +42,8 @@ function config(endpointsOfFirst: number): string {
 }
 
 async function wrk(client: Host, url: string) {
-  const r = await client.exec(
-    ['wrk', '-t2', '-c32', `-d${WRK_SECONDS}s`, '--timeout', '2s', '--latency', url],
-    {
-      allowFailure: true,
-      timeoutMs: (WRK_SECONDS + 20) * 1000,
-    },
-  );
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1] ?? Number.NaN);
-  const ms = (label: string) => {
-    const m = new RegExp(`\\s${label}%\\s+([\\d.]+)(us|ms|s)`).exec(r.stdout);
-    if (!m) return Number.NaN;
-    const v = Number(m[1]);
-    return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
-  };
-  if (Number.isNaN(rps)) throw new Error(`wrk ${url} printed no rate: ${r.stdout}${r.stderr}`);
-  return { rps: Math.round(rps), p50ms: ms('50'), p90ms: ms('90'), p99ms: ms('99') };
+  const { rps, p50ms, p90ms, p99ms } = await runWrk(client, url, WRK_SECONDS);
+  return { rps: Math.round(rps), p50ms, p90ms, p99ms };
 }
 
 async function status(client: Host, url: string): Promise<number> {

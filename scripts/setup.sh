@@ -20,7 +20,9 @@ APT_PACKAGES=(clang llvm libbpf-dev libbpf1 linux-libc-dev libc6-dev make bpftoo
   bird2 frr gobgpd iputils-arping ndisc6 tcpdump ipvsadm wrk iperf3 nftables iptables
   debootstrap systemd-container rpm lintian rpmlint
   # ethtool: the DSR lab turns off tx checksum offload on the client's veth
-  ethtool)
+  ethtool
+  # qemu-system-x86: the KVM guest (Debian's kernel, with IPVS) of the DSR-against-IPVS bench
+  qemu-system-x86)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

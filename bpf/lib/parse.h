@@ -124,6 +124,10 @@ static __always_inline int nw_parse_ipv4(void *data, void *data_end, __u32 off, 
 	struct iphdr *ip;
 	__u32 ihl;
 
+	/* The bound must be checked on the register the pointer is made from: without
+	 * the barrier clang checks a caller's `x + 8` as `x > 504`, which older verifiers
+	 * (Debian 12's 6.1) cannot carry over to x + 8, and they reject the access. */
+	barrier_var(off);
 	if (off > NW_MAX_HDR_OFF)
 		return NW_PARSE_MALFORMED;
 	ip = data + off;
@@ -150,6 +154,7 @@ static __always_inline int nw_parse_ipv6(void *data, void *data_end, __u32 off, 
 	__u32 l4_off;
 	int i;
 
+	barrier_var(off); /* as in nw_parse_ipv4 */
 	if (off > NW_MAX_HDR_OFF)
 		return NW_PARSE_MALFORMED;
 	ip6 = data + off;

@@ -50,7 +50,8 @@ export async function startDaemon(
 ): Promise<DaemonInstance> {
   const paths = ['--config', files.configPath, '--pin-dir', pinDir, '--run-dir', files.runDir];
   const proc = host.spawn(['node', CLI_BUNDLE, 'daemon', ...paths], env ? { env } : undefined);
-  await proc.waitForOutput(/nodewarden started/, 15_000);
+  // Emulated guests (bench/dsr-ipvs.ts under TCG) start it far slower than 15 s.
+  await proc.waitForOutput(/nodewarden started/, Number(process.env.NODEWARDEN_DAEMON_START_MS ?? 15_000));
   const socket = controlSocketPath(files.runDir);
   return {
     process: proc,
