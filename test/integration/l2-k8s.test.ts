@@ -174,7 +174,7 @@ function describeCluster(
       });
 
     // A restart keeps answering only while the killed daemon's lease still holds (at least
-    // expiry − renew: 1.25 s by default, 0.7 s tuned); a longer one is a failover. The
+    // expiry − renew: 1 s by default, 0.7 s tuned); a longer one is a failover. The
     // tuned lease is shorter than a daemon start on a loaded machine, so only the default runs.
     if (cases.restart)
       it('keeps answering ARP with no gap while the owner’s daemon is SIGKILLed and restarted', async () => {
