@@ -6,6 +6,7 @@
  * good one stays in force; the heartbeat Lease is renewed and released.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HEARTBEAT_DEFAULTS } from '../../daemon/config/schema.js';
 import { createLab, type Host, type Lab, type LabProcess } from '../lab/index.js';
 import { mountTempBpffs, type TempBpffs } from '../support/bpffs.js';
 import { type DaemonFiles, type DaemonInstance, daemonFiles, startDaemon } from '../support/daemon.js';
@@ -126,12 +127,32 @@ describe('daemon with source: kubernetes', () => {
     );
   });
 
+  it('re-plans nothing on heartbeat renewals: every planner skips them', async () => {
+    const leaseVersion = async () =>
+      (await daemon.status()).kubernetes?.resources.find((r) => r.name === 'heartbeats')?.resourceVersion;
+    const before = (await daemon.status()).reconcile ?? [];
+    expect(before.map((c) => c.name)).toEqual(['services', 'bgp', 'firewall', 'l2']);
+    const firstLease = await leaseVersion();
+    const start = performance.now();
+    // Three renewals at least (the default renew interval is 750 ms).
+    while (performance.now() - start < 3000) await new Promise((r) => setTimeout(r, 250));
+    expect(await leaseVersion()).not.toBe(firstLease);
+    const after = (await daemon.status()).reconcile ?? [];
+    for (const [i, c] of after.entries()) {
+      expect(c.replans, c.name).toBe(before[i]!.replans);
+      expect(c.skips, c.name).toBeGreaterThanOrEqual(before[i]!.skips + 2);
+    }
+  });
+
   it('renews its heartbeat Lease and releases it on shutdown', async () => {
     const lease = await api(
       'GET',
       '/apis/coordination.k8s.io/v1/namespaces/nodewarden/leases/nodewarden-node-lab-node',
     );
-    expect(lease.body.spec).toMatchObject({ holderIdentity: 'lab-node', leaseDurationSeconds: 3 });
+    expect(lease.body.spec).toMatchObject({
+      holderIdentity: 'lab-node',
+      leaseDurationSeconds: HEARTBEAT_DEFAULTS.expirySeconds,
+    });
     expect(lease.body.metadata.annotations['nodewarden.io/interfaces-up']).toContain('eth0');
     const status = await daemon.status();
     expect(status.kubernetes?.heartbeat.holding).toBe(true);
