@@ -21,6 +21,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { planOwnership } from '../announcers/ownership/rendezvous.js';
+import { HEARTBEAT_DEFAULTS } from '../daemon/config/schema.js';
 import { startNodeAgent } from '../test/k8s-fixture/agents.js';
 import { writeFixtureKubeconfig } from '../test/k8s-fixture/kubeconfig.js';
 
@@ -229,7 +230,7 @@ async function measureWatcher(
 async function measureWrites(server: string) {
   await call(server, 'POST', '/fixture/reset-counters');
   const agents = Array.from({ length: NODES }, (_, n) =>
-    startNodeAgent(server, TOKEN, `bench-node-${n}`, { renewIntervalMs: 1000, expirySeconds: 3 }),
+    startNodeAgent(server, TOKEN, `bench-node-${n}`, HEARTBEAT_DEFAULTS),
   );
   const ips = Array.from({ length: ANNOUNCED }, (_, i) => ({
     ip: `198.18.${i >> 8}.${i & 255}`,

@@ -32,6 +32,7 @@ import { type L2ClusterInput, L2Manager, type L2Status, l2Settings } from './l2/
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { controlSocketPath } from './paths.js';
+import { CLUSTER_READS, type ConsumerStats, Derived, ReconcilePass, type Versions } from './reconcile.js';
 import { SystemdNotifier } from './sd-notify.js';
 import { configWithClusterServices, servicesFromCluster } from './services/from-cluster.js';
 import { loadBalancerNodesFromConfig, servicesFromConfig } from './services/from-config.js';
@@ -68,6 +69,8 @@ export interface DaemonStatus {
   bgp?: BgpStatus;
   /** With `source: kubernetes`. */
   kubernetes?: KubernetesSourceStatus;
+  /** With `source: kubernetes`: how often each planner re-planned or skipped a cluster change. */
+  reconcile?: ConsumerStats[];
 }
 
 /** The daemon's own health: /healthz on the metrics listener, and serviceProxyHealthy. */
@@ -118,6 +121,14 @@ export class Daemon {
   /** The BGP speaker config and routes last applied from the cluster; false until the first apply. */
   private bgpInput = '';
   private bgpApplied = false;
+  /** Bumped by each reload: the config is a slice every cluster consumer reads. */
+  private configGeneration = 0;
+  private reconciler: ReconcilePass | undefined;
+  /** The cluster's services, shared by the consumers of a pass (services, BGP, firewall). */
+  private readonly clusterServicesOf = new Derived(
+    ['config', 'synced', 'nodes', 'services', 'endpointSlices'],
+    () => this.planClusterServices(),
+  );
 
   constructor(private readonly options: DaemonOptions) {}
 
@@ -228,16 +239,21 @@ export class Daemon {
       config,
       log,
       interfacesUp,
-      onChange: () => {
-        // Services first: health answers change before the slower policy compile.
-        this.syncClusterServices();
-        this.syncClusterBgp();
-        this.syncFirewall(false);
-        this.followClusterL2();
-      },
+      onChange: () => this.reconciler?.run(this.clusterVersions()),
       onOwnershipChange: () => this.followClusterL2(),
       onLeaseRenewed: (validForMs) => this.l2Actuator.answerFor(validForMs),
     });
+    // One pass per coalesced change; each planner only when a slice it reads moved (daemon/reconcile.ts).
+    this.reconciler = new ReconcilePass([
+      { name: 'services', reads: CLUSTER_READS.services, replan: () => this.syncClusterServices() },
+      { name: 'bgp', reads: CLUSTER_READS.bgp, replan: () => this.syncClusterBgp() },
+      {
+        name: 'firewall',
+        reads: CLUSTER_READS.firewall,
+        replan: () => this.syncClusterFirewall(false) !== undefined,
+      },
+      { name: 'l2', reads: CLUSTER_READS.l2, replan: () => this.followClusterL2() },
+    ]);
     const synced = await this.kube.start();
     if (synced) log.info({ server: this.kube.server }, 'kubernetes: initial sync done');
     else
@@ -248,14 +264,24 @@ export class Daemon {
     this.syncFirewall(true);
   }
 
-  /**
-   * Files, or the API's policies and cluster facts. The API changes often
-   * (leases every second): compile only when the firewall's input changed.
-   */
+  private clusterVersions(): Versions {
+    return { ...this.kube!.versions(), config: this.configGeneration };
+  }
+
+  /** Files, or the API's policies and cluster facts. */
   private syncFirewall(force: boolean): boolean {
     if (!this.kube) return this.firewall.sync(this.config);
+    return this.syncClusterFirewall(force) ?? true;
+  }
+
+  /**
+   * The API's policies and cluster facts: compile only when the firewall's input
+   * changed. Undefined (the pinned policy stays) while the cluster has not listed.
+   */
+  private syncClusterFirewall(force: boolean): boolean | undefined {
+    if (!this.kube) return undefined;
     // Until the first complete list the pinned policy stays: an empty list is not "no policies".
-    if (!this.kube.synced) return true;
+    if (!this.kube.synced) return undefined;
     // BGPPeers from the cluster get their sessions allowed like the config file's peers.
     const config = this.withClusterBgp(
       configWithClusterServices(this.kube.firewallConfig(this.config), this.clusterServices()),
@@ -264,7 +290,7 @@ export class Daemon {
     const endpoints = this.kube.endpointAddresses(policies);
     // An unlisted selector would match nothing, and a deny rule matching nothing opens traffic:
     // the policy in force stays until every pod watch has listed (its list calls onChange).
-    if (!this.kube.pods.synced()) return true;
+    if (!this.kube.pods.synced()) return undefined;
     // Endpoint counts change often and allow nothing: leave them out of the comparison.
     const services = config.services?.items.map(({ localReadyEndpoints: _, ...s }) => s);
     const input = JSON.stringify([
@@ -301,10 +327,11 @@ export class Daemon {
     };
   }
 
-  /** Leases renew every second: re-plan L2 only when its input changed (an owner moved, a policy changed). */
-  private followClusterL2(): void {
-    if (this.l2ClusterKey === undefined) return;
+  /** Re-plan L2, and apply only when its result changed (an owner moved, a policy changed). False before the first apply. */
+  private followClusterL2(): boolean {
+    if (this.l2ClusterKey === undefined) return false;
     if (clusterL2Key(this.clusterL2()) !== this.l2ClusterKey) this.applyDatapath();
+    return true;
   }
 
   /** Links, addresses or routes changed: coalesce a burst, then follow it. */
@@ -402,6 +429,7 @@ export class Daemon {
       // Planned before anything changes, so that invalid BGP input leaves everything as it was.
       const bgpPlan = this.bgp.prepare(this.withClusterBgp(config));
       this.config = config;
+      this.configGeneration++;
       // First, so health answers change before the slower policy compile; binding new
       // ports finishes in the background and reports itself.
       void this.syncServices();
@@ -446,6 +474,10 @@ export class Daemon {
   }
 
   private clusterServices(): ReturnType<typeof servicesFromCluster> {
+    return this.kube ? this.clusterServicesOf.get(this.clusterVersions()) : { services: [], warnings: [] };
+  }
+
+  private planClusterServices(): ReturnType<typeof servicesFromCluster> {
     if (!this.kube?.synced) return { services: [], warnings: [] };
     const dsrDefault = this.config.services?.dsr.enabled ?? false;
     return servicesFromCluster(this.kube.watcher.state(), this.config.nodeName, dsrDefault);
@@ -470,31 +502,37 @@ export class Daemon {
     return { ...config, bgp };
   }
 
-  /** After a cluster change: re-plan BGP; apply only when the speaker's config or routes changed. */
-  private syncClusterBgp(): void {
-    if (!this.bgpApplied || !this.kube || !this.config.bgp) return;
+  /**
+   * After a cluster change: re-plan BGP; apply only when the speaker's config or
+   * routes changed. False until start() applied the config file's plan.
+   */
+  private syncClusterBgp(): boolean {
+    if (!this.bgpApplied) return false;
+    if (!this.kube || !this.config.bgp) return true;
     try {
       const plan = this.bgp.prepare(this.withClusterBgp(this.config));
       const input = JSON.stringify([plan?.speaker, plan?.routes]);
-      if (input === this.bgpInput) return;
+      if (input === this.bgpInput) return true;
       this.bgpInput = input;
       this.bgp.apply(plan);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       this.options.log.error({ err: message }, 'BGP from the cluster rejected; the routes in force stay');
     }
+    return true;
   }
 
-  /** After a cluster change (leases change every second): re-sync services only when their input changed. */
-  private syncClusterServices(): void {
-    if (!this.services) return;
+  /** After a cluster change: re-sync services only when their model changed. False until start() created them. */
+  private syncClusterServices(): boolean {
+    if (!this.services) return false;
     const config = this.kube ? this.kube.firewallConfig(this.config) : this.config;
     const model = this.servicesModel();
     const input = JSON.stringify([model, loadBalancerNodesFromConfig(config)]);
-    if (input === this.servicesInput) return;
+    if (input === this.servicesInput) return true;
     // DSR's programs attach when the first service asks for DSR, and go with the last one.
     if (usesDsr(model) !== this.datapathDsr) this.applyDatapath();
     void this.syncServices();
+    return true;
   }
 
   /** What the health ports report as serviceProxyHealthy: the datapath is in place and the source synced. */
@@ -580,6 +618,7 @@ export class Daemon {
       health: this.health(),
       ...(this.bgp?.status() ? { bgp: this.bgp.status() } : {}),
       ...(this.kube ? { kubernetes: this.kube.status() } : {}),
+      ...(this.reconciler ? { reconcile: this.reconciler.stats() } : {}),
     };
   }
 

@@ -127,6 +127,23 @@ describe('daemon with source: kubernetes', () => {
     );
   });
 
+  it('re-plans nothing on heartbeat renewals: every planner skips them', async () => {
+    const leaseVersion = async () =>
+      (await daemon.status()).kubernetes?.resources.find((r) => r.name === 'heartbeats')?.resourceVersion;
+    const before = (await daemon.status()).reconcile ?? [];
+    expect(before.map((c) => c.name)).toEqual(['services', 'bgp', 'firewall', 'l2']);
+    const firstLease = await leaseVersion();
+    const start = performance.now();
+    // Three renewals at least (the default renew interval is 750 ms).
+    while (performance.now() - start < 3000) await new Promise((r) => setTimeout(r, 250));
+    expect(await leaseVersion()).not.toBe(firstLease);
+    const after = (await daemon.status()).reconcile ?? [];
+    for (const [i, c] of after.entries()) {
+      expect(c.replans, c.name).toBe(before[i]!.replans);
+      expect(c.skips, c.name).toBeGreaterThanOrEqual(before[i]!.skips + 2);
+    }
+  });
+
   it('renews its heartbeat Lease and releases it on shutdown', async () => {
     const lease = await api(
       'GET',

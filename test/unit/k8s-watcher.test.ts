@@ -112,6 +112,58 @@ describe('Kubernetes watcher against the fixture API server', () => {
     expect(watcher.endpointSlices.status().objects).toBe(1);
   });
 
+  it('moves a slice version only when a projection changed; a lease renewal moves no planner slice', async () => {
+    const lease = (renewTime: string, interfaces: string): KubeObject => ({
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: {
+        name: 'nodewarden-node-n2',
+        namespace: 'nodewarden',
+        labels: { 'nodewarden.io/heartbeat': 'true' },
+        annotations: { 'nodewarden.io/interfaces-up': interfaces },
+      },
+      spec: { holderIdentity: 'n2', leaseDurationSeconds: 2, renewTime },
+    });
+    api.create(service('web'));
+    api.create(lease('2026-01-01T00:00:00.000000Z', 'eth0'));
+    await startAndWatch();
+    const listed = watcher.versions();
+    const heartbeatVersion = watcher.heartbeats.version;
+    const state = watcher.state();
+    expect(watcher.state().services).toBe(state.services);
+
+    // A renewal: the heartbeats move, the slice the planners read does not.
+    const renewed = api.get('coordination.k8s.io/v1', 'Lease', 'nodewarden-node-n2', 'nodewarden')!;
+    api.replace({ ...renewed, spec: { ...renewed.spec, renewTime: '2026-01-01T00:00:01.000000Z' } });
+    await until('renewal seen', () => watcher.heartbeats.version > heartbeatVersion);
+    expect(watcher.versions()).toEqual(listed);
+    expect(watcher.state().heartbeats[0]?.renewTimeMs).toBe(Date.parse('2026-01-01T00:00:01Z'));
+
+    // An annotation nodewarden does not keep: an event, and no version moves.
+    const before = changes;
+    const web = api.get('v1', 'Service', 'web', 'default')!;
+    api.replace({ ...web, metadata: { ...web.metadata, annotations: { 'example.com/owner': 'team-a' } } });
+    await until('event seen', () => changes > before);
+    expect(watcher.versions()).toEqual(listed);
+    expect(watcher.state().services).toBe(state.services);
+
+    // A projected field: only the services slice moves, and state() rebuilds that part only.
+    const web2 = api.get('v1', 'Service', 'web', 'default')!;
+    api.replace({ ...web2, metadata: { ...web2.metadata, labels: { tier: 'edge' } } });
+    await until('label seen', () => watcher.versions().services > listed.services);
+    expect(watcher.versions()).toEqual({ ...listed, services: listed.services + 1 });
+    expect(watcher.state().services).not.toBe(state.services);
+    expect(watcher.state().nodes).toBe(state.nodes);
+
+    // New interfaces published with a renewal: the heartbeat members move.
+    const current = api.get('coordination.k8s.io/v1', 'Lease', 'nodewarden-node-n2', 'nodewarden')!;
+    api.replace({
+      ...current,
+      metadata: { ...current.metadata, annotations: { 'nodewarden.io/interfaces-up': 'eth0,eth1' } },
+    });
+    await until('members moved', () => watcher.versions().heartbeatMembers > listed.heartbeatMembers);
+  });
+
   it('resumes a dropped watch from its resourceVersion without listing again', async () => {
     await startAndWatch();
     api.create(service('a'));

@@ -20,6 +20,7 @@ export interface ClusterOwnershipOptions {
 export class ClusterOwnership {
   private readonly liveness = new HeartbeatLiveness();
   private expiryTimer: NodeJS.Timeout | undefined;
+  private live = { key: '', version: 0 };
 
   constructor(private readonly options: ClusterOwnershipOptions) {}
 
@@ -36,6 +37,16 @@ export class ClusterOwnership {
     if (this.options.heartbeat.holds(nowMs)) live.add(this.options.nodeName);
     else live.delete(this.options.nodeName);
     return live;
+  }
+
+  /**
+   * Bumped when the live set differs from the one the previous call saw: a
+   * renewal moves it only when it brings a node back, an expiry when it drops one.
+   */
+  liveVersion(nowMs = performance.now()): number {
+    const key = [...this.liveNodes(nowMs)].sort().join(',');
+    if (key !== this.live.key) this.live = { key, version: this.live.version + 1 };
+    return this.live.version;
   }
 
   /** Every IP's owner, as this node sees it. */

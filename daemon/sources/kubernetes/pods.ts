@@ -60,8 +60,14 @@ export interface PodWatchesOptions {
 
 export class PodWatches {
   private readonly watches = new Map<string, { plan: PodWatchPlan; reflector: Reflector<PodAddresses> }>();
+  private changes = 0;
 
   constructor(private readonly options: PodWatchesOptions) {}
+
+  /** Bumped when a watch starts or stops, lists, or sees a pod's projection change. */
+  get version(): number {
+    return this.changes;
+  }
 
   /** Starts the watches the policies need and stops the others. */
   plan(policies: readonly HostPolicy[]): void {
@@ -71,10 +77,12 @@ export class PodWatches {
       if (wanted.has(key)) continue;
       watch.reflector.stop();
       this.watches.delete(key);
+      this.changes++;
     }
     for (const plan of plans) {
       if (this.watches.has(plan.key)) continue;
       const path = podsPath(plan.namespace);
+      let seen = 0;
       const reflector = new Reflector<PodAddresses>({
         name: `pods(${plan.key})`,
         client: this.options.client,
@@ -82,10 +90,17 @@ export class PodWatches {
         ...(plan.labelSelector ? { labelSelector: plan.labelSelector } : {}),
         project: projectPod,
         idleTimeoutMs: this.options.idleTimeoutMs,
-        onChange: () => this.options.onChange(),
+        onChange: () => {
+          if (reflector.version !== seen) {
+            seen = reflector.version;
+            this.changes++;
+          }
+          this.options.onChange();
+        },
         onError: (error) => this.options.onError(error),
       });
       this.watches.set(plan.key, { plan, reflector });
+      this.changes++;
       reflector.start();
     }
   }

@@ -15,6 +15,7 @@
  */
 import type { InputProblem } from '../../../model/input-errors.js';
 import type { KubeApiError, KubeClient, KubeObject, WatchEventType, WatchHandle } from './client.js';
+import { sameProjection } from './same-projection.js';
 
 export type Projection<T> = { ok: true; value: T } | { ok: false; problems: InputProblem[] } | { ok: 'skip' };
 
@@ -33,6 +34,12 @@ export interface ReflectorOptions<T> {
   backoffMaxMs?: number;
   /** The server ends a watch after this long (client-go picks 5–10 min at random). */
   watchTimeoutSeconds?: number;
+  /**
+   * Parts of a projection that consumers read apart from the rest, by name: each
+   * has its own version (`facetVersion`), bumped only when that part changed.
+   */
+  facets?: Record<string, (value: T) => unknown>;
+  /** Called after every list and every event, changed or not. */
   onChange?(): void;
   onInvalid?(object: KubeObject, problems: InputProblem[]): void;
   onValid?(object: KubeObject): void;
@@ -72,8 +79,24 @@ export class Reflector<T> {
   private lastError: string | undefined;
   private readonly stats = { lists: 0, watches: 0, relists: 0, idleTimeouts: 0 };
   private syncWaiters: Array<() => void> = [];
+  private changes = 0;
+  private readonly facetChanges = new Map<string, number>();
 
   constructor(private readonly options: ReflectorOptions<T>) {}
+
+  /**
+   * Bumped whenever `items` or `invalid` changed: after each complete list, and
+   * after each event whose projection (or problems) differs from the one kept.
+   * Consumers compare versions instead of re-reading every item.
+   */
+  get version(): number {
+    return this.changes;
+  }
+
+  /** Like `version`, for one of the facets named in the options. */
+  facetVersion(name: string): number {
+    return this.facetChanges.get(name) ?? 0;
+  }
 
   /** The collection it lists and watches, such as `/api/v1/services`. */
   get path(): string {
@@ -158,13 +181,26 @@ export class Reflector<T> {
   }
 
   private apply(type: 'ADDED' | 'MODIFIED' | 'DELETED', object: KubeObject): void {
+    const key = objectKeyOf(object);
+    const before = this.items.get(key);
+    const problemsBefore = this.invalid.get(key);
     if (type === 'DELETED') {
-      const key = objectKeyOf(object);
       this.items.delete(key);
       this.invalid.delete(key);
-      return;
+    } else {
+      this.project(object, this.items, this.invalid, this.items);
     }
-    this.project(object, this.items, this.invalid, this.items);
+    const after = this.items.get(key);
+    if (sameProjection(before, after) && sameProjection(problemsBefore, this.invalid.get(key))) return;
+    this.changes++;
+    for (const [name, facet] of Object.entries(this.options.facets ?? {})) {
+      const of = (v: T | undefined) => (v === undefined ? undefined : facet(v));
+      if (!sameProjection(of(before), of(after))) this.bumpFacet(name);
+    }
+  }
+
+  private bumpFacet(name: string): void {
+    this.facetChanges.set(name, this.facetVersion(name) + 1);
   }
 
   private async listThenWatch(): Promise<void> {
@@ -198,6 +234,9 @@ export class Reflector<T> {
       this.invalid.clear();
       for (const [k, v] of invalid) this.invalid.set(k, v);
       this.resourceVersion = rv;
+      // A list replaces everything; lists are rare (start, 410 Gone), so no compare.
+      this.changes++;
+      for (const name of Object.keys(this.options.facets ?? {})) this.bumpFacet(name);
       this.markSynced();
       this.options.onChange?.();
       this.watch(generation);

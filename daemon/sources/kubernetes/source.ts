@@ -15,7 +15,22 @@ import { Heartbeat, type HeartbeatStatus } from './heartbeat.js';
 import { IpamController, type IpamStatus } from './ipam.js';
 import { ClusterOwnership } from './ownership.js';
 import { type PodSelectorStatus, PodWatches } from './pods.js';
-import { type ClusterState, type KubernetesStatus, KubernetesWatcher } from './watcher.js';
+import {
+  type ClusterState,
+  type ClusterVersions,
+  type KubernetesStatus,
+  KubernetesWatcher,
+} from './watcher.js';
+
+/** The watcher's slices, plus what else the daemon's planners read from the source. */
+export interface SourceVersions extends ClusterVersions {
+  /** The live nodes (ownership), this node included while its own lease holds. */
+  live: number;
+  /** The pods of the host policies' endpoint selectors. */
+  pods: number;
+  /** 1 once the first complete list is in: until then the cluster contributes nothing. */
+  synced: number;
+}
 
 export interface KubernetesSourceStatus extends KubernetesStatus {
   server: string;
@@ -219,6 +234,16 @@ export class KubernetesSource {
   /** Called after every change (leases change every second): reads only what the firewall needs. */
   firewallConfig(config: LoadedConfig): LoadedConfig {
     return clusterConfig(config, this.watcher.firewallFacts(), this.server);
+  }
+
+  /** Cheap to call after every change: numbers to compare, nothing re-read. */
+  versions(): SourceVersions {
+    return {
+      ...this.watcher.versions(),
+      live: this.ownership.liveVersion(),
+      pods: this.pods.version,
+      synced: this.synced ? 1 : 0,
+    };
   }
 
   status(): KubernetesSourceStatus {

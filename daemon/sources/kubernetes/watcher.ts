@@ -61,6 +61,28 @@ export interface ClusterState {
   problems: InputProblem[];
 }
 
+/**
+ * One version per slice of the cluster view (each a Reflector's version, or a
+ * sum of them: monotonic, and it moves when any of them moves). A consumer
+ * records the versions of the slices it reads and re-plans only when one moved.
+ */
+export interface ClusterVersions {
+  nodes: number;
+  services: number;
+  endpointSlices: number;
+  /**
+   * The heartbeat leases without their renewal time (which nodes publish which
+   * interfaces): a renewal, several a second, does not move it. Liveness, which
+   * renewals do move, is the ownership view's to follow.
+   */
+  heartbeatMembers: number;
+  hostPolicies: number;
+  l2Policies: number;
+  pools: number;
+  bgpPeers: number;
+  bgpAdvertisements: number;
+}
+
 export interface KubernetesStatus {
   synced: boolean;
   resources: ReflectorStatus[];
@@ -84,6 +106,8 @@ export class KubernetesWatcher {
   private readonly reported = new Set<string>();
   private lastError: string | undefined;
   private eventsPosted = 0;
+  /** Parts of `state()` by name, each with the version it was built at. */
+  private readonly built = new Map<string, { version: number; value: unknown }>();
 
   constructor(private readonly options: KubernetesWatcherOptions) {
     const make = <T>(
@@ -91,6 +115,7 @@ export class KubernetesWatcher {
       path: string,
       project: ReflectorOptions<T>['project'],
       selectors: { labelSelector?: string; fieldSelector?: string } = {},
+      facets?: ReflectorOptions<T>['facets'],
     ) =>
       new Reflector<T>({
         name,
@@ -98,6 +123,7 @@ export class KubernetesWatcher {
         path,
         project,
         ...selectors,
+        ...(facets ? { facets } : {}),
         idleTimeoutMs: options.idleTimeoutMs,
         ...(options.backoffBaseMs !== undefined ? { backoffBaseMs: options.backoffBaseMs } : {}),
         ...(options.backoffMaxMs !== undefined ? { backoffMaxMs: options.backoffMaxMs } : {}),
@@ -125,6 +151,7 @@ export class KubernetesWatcher {
       `/apis/coordination.k8s.io/v1/namespaces/${options.namespace}/leases`,
       projectHeartbeat,
       { labelSelector: HEARTBEAT_LABEL },
+      { members: (h) => [h.node, h.holder, h.durationSeconds, h.interfacesUp] },
     );
     this.hostPolicies = make(
       'ciliumclusterwidenetworkpolicies',
@@ -186,34 +213,74 @@ export class KubernetesWatcher {
     const self = this.nodes.items.get(this.options.nodeName);
     return {
       ...(self ? { self } : {}),
-      nodes: [...this.nodes.items.values()],
+      nodes: this.nodeList(),
       apiServers: this.apiServerEndpoints(),
     };
   }
 
-  private apiServerEndpoints(): ClusterState['apiServers'] {
-    const slices = [...this.endpointSlices.items.entries()].filter(([key]) => key.startsWith('default/'));
-    return slices.flatMap(([, s]) => (s.apiServers ? [s.apiServers] : []));
+  versions(): ClusterVersions {
+    const sum = (reflectors: readonly Reflector<unknown>[]) => reflectors.reduce((n, r) => n + r.version, 0);
+    return {
+      nodes: this.nodes.version,
+      services: this.services.version,
+      endpointSlices: this.endpointSlices.version,
+      heartbeatMembers: this.heartbeats.facetVersion('members'),
+      hostPolicies: this.hostPolicies.version,
+      l2Policies: sum(this.l2 as Reflector<unknown>[]),
+      pools: sum(this.pools as Reflector<unknown>[]),
+      bgpPeers: this.bgpPeers.version,
+      bgpAdvertisements: this.bgpAdvertisements.version,
+    };
   }
 
+  /** A part of `state()`, rebuilt only after its reflectors' version moved. */
+  private part<V>(name: string, version: number, build: () => V): V {
+    const last = this.built.get(name);
+    if (last?.version === version) return last.value as V;
+    const value = build();
+    this.built.set(name, { version, value });
+    return value;
+  }
+
+  private nodeList(): NodeInfo[] {
+    return this.part('nodes', this.nodes.version, () => [...this.nodes.items.values()]);
+  }
+
+  private apiServerEndpoints(): ClusterState['apiServers'] {
+    return this.part('apiServers', this.endpointSlices.version, () =>
+      [...this.endpointSlices.items.values()].flatMap((s) => (s.apiServers ? [s.apiServers] : [])),
+    );
+  }
+
+  /**
+   * The cluster as the planners see it. Each part is rebuilt only when its
+   * reflectors changed (every consumer reads it after every change), so the
+   * arrays and maps are shared between calls: read them, never modify them.
+   */
   state(): ClusterState {
-    const readyEndpoints = readyEndpointsByService(this.endpointSlices.items.values());
-    const nodes = [...this.nodes.items.values()];
+    const self = this.nodes.items.get(this.options.nodeName);
+    const versions = this.versions();
     return {
-      ...(this.nodes.items.has(this.options.nodeName)
-        ? { self: this.nodes.items.get(this.options.nodeName)! }
-        : {}),
-      nodes,
-      services: [...this.services.items.values()],
-      readyEndpoints,
-      apiServers: [...this.endpointSlices.items.values()].flatMap((s) =>
-        s.apiServers ? [s.apiServers] : [],
+      ...(self ? { self } : {}),
+      nodes: this.nodeList(),
+      services: this.part('services', versions.services, () => [...this.services.items.values()]),
+      readyEndpoints: this.part('readyEndpoints', versions.endpointSlices, () =>
+        readyEndpointsByService(this.endpointSlices.items.values()),
       ),
-      heartbeats: [...this.heartbeats.items.values()],
-      hostPolicies: [...this.hostPolicies.items.values()].flat(),
-      l2Policies: this.l2.flatMap((r) => [...r.items.values()]),
-      pools: this.pools.flatMap((r) => [...r.items.values()]),
-      problems: this.all.flatMap((r) => [...r.invalid.values()].flat()),
+      apiServers: this.apiServerEndpoints(),
+      heartbeats: this.part('heartbeats', this.heartbeats.version, () => [...this.heartbeats.items.values()]),
+      hostPolicies: this.part('hostPolicies', versions.hostPolicies, () =>
+        [...this.hostPolicies.items.values()].flat(),
+      ),
+      l2Policies: this.part('l2Policies', versions.l2Policies, () =>
+        this.l2.flatMap((r) => [...r.items.values()]),
+      ),
+      pools: this.part('pools', versions.pools, () => this.pools.flatMap((r) => [...r.items.values()])),
+      problems: this.part(
+        'problems',
+        this.all.reduce((n, r) => n + r.version, 0),
+        () => this.all.flatMap((r) => [...r.invalid.values()].flat()),
+      ),
     };
   }
 
