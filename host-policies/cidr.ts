@@ -4,6 +4,7 @@
  * that fits the family. Host bits are allowed and masked off, as Cilium does; a
  * bare address is a /32 or /128. IPv4-mapped IPv6 (`::ffff:a.b.c.d`) becomes IPv4.
  */
+import { parseIPv4, parseIPv6 } from '../model/ip.js';
 import { formatIPv6Groups } from '../model/ipv6.js';
 
 export interface Cidr {
@@ -25,59 +26,6 @@ export type CidrParse =
   | { ok: false; error: string };
 
 const DECIMAL = /^(0|[1-9][0-9]*)$/;
-
-function parseIPv4(text: string): Uint8Array | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
-  const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const part = parts[i]!;
-    if (!DECIMAL.test(part) || part.length > 3) return undefined;
-    const n = Number(part);
-    if (n > 255) return undefined;
-    out[i] = n;
-  }
-  return out;
-}
-
-function parseIPv6(text: string): Uint8Array | undefined {
-  if (text.includes('%')) return undefined; // zones have no meaning in a policy
-  const halves = text.split('::');
-  if (halves.length > 2) return undefined;
-  const groups = (half: string): number[] | undefined => {
-    if (half === '') return [];
-    const out: number[] = [];
-    const parts = half.split(':');
-    for (let i = 0; i < parts.length; i++) {
-      const part = parts[i]!;
-      if (i === parts.length - 1 && part.includes('.')) {
-        const v4 = parseIPv4(part);
-        if (!v4) return undefined;
-        out.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
-      } else if (/^[0-9A-Fa-f]{1,4}$/.test(part)) out.push(Number.parseInt(part, 16));
-      else return undefined;
-    }
-    return out;
-  };
-  const head = groups(halves[0]!);
-  const tail = halves.length === 2 ? groups(halves[1]!) : [];
-  if (!head || !tail) return undefined;
-  // An embedded IPv4 tail is only allowed at the very end.
-  if (halves.length === 2 && halves[0]!.includes('.')) return undefined;
-  let all: number[];
-  if (halves.length === 2) {
-    const missing = 8 - head.length - tail.length;
-    if (missing < 1) return undefined;
-    all = [...head, ...new Array<number>(missing).fill(0), ...tail];
-  } else all = head;
-  if (all.length !== 8) return undefined;
-  const out = new Uint8Array(16);
-  all.forEach((g, i) => {
-    out[i * 2] = g >> 8;
-    out[i * 2 + 1] = g & 0xff;
-  });
-  return out;
-}
 
 function isMapped(bytes: Uint8Array): boolean {
   return (

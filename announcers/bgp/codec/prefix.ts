@@ -1,6 +1,9 @@
-import { formatIPv6Groups, scanIPv6Groups } from '../../../model/ipv6.js';
+import { parseIPv4, parseIPv6 } from '../../../model/ip.js';
+import { formatIPv6Groups } from '../../../model/ipv6.js';
 import type { Family } from '../types.js';
 import { BgpMessageError, ErrorCode, UpdateSubcode } from './errors.js';
+
+export { parseIPv4, parseIPv6 };
 
 /** An IP prefix with its host bits cleared; addr is 4 or 16 bytes. */
 export interface Prefix {
@@ -12,103 +15,6 @@ export interface Prefix {
 /** A route prefix or address string that cannot be announced. */
 export class PrefixError extends Error {
   override name = 'PrefixError';
-}
-
-/** Parses a dotted quad into 4 bytes, or undefined (no leading zeros, each part 0..255). */
-export function parseIPv4(text: string): Uint8Array | undefined {
-  // A hand-written scanner: route tables of 100k host routes are parsed on every change.
-  const out = new Uint8Array(4);
-  let part = 0;
-  let value = 0;
-  let digits = 0;
-  for (let i = 0; i <= text.length; i++) {
-    const c = i < text.length ? text.charCodeAt(i) : 46;
-    if (c === 46) {
-      if (digits === 0 || part > 3) return undefined;
-      out[part++] = value;
-      value = 0;
-      digits = 0;
-    } else if (c >= 48 && c <= 57) {
-      if (digits > 0 && value === 0) return undefined; // leading zero
-      value = value * 10 + (c - 48);
-      if (value > 255) return undefined;
-      digits++;
-    } else return undefined;
-  }
-  return part === 4 ? out : undefined;
-}
-
-/** The regular-expression form of parseIPv4, kept as its reference in the tests. */
-export function parseIPv4Reference(text: string): Uint8Array | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
-  const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const part = parts[i]!;
-    if (!/^\d{1,3}$/.test(part) || (part.length > 1 && part[0] === '0')) return undefined;
-    const n = Number(part);
-    if (n > 255) return undefined;
-    out[i] = n;
-  }
-  return out;
-}
-
-/**
- * Parses an IPv6 address (with "::" and a trailing dotted quad allowed) into
- * 16 bytes, or undefined. A scanner without allocations per group, for the
- * same reason as parseIPv4.
- */
-export function parseIPv6(text: string): Uint8Array | undefined {
-  const n = text.length;
-  if (n < 2 || n > 45) return undefined;
-  const words = new Uint16Array(8);
-  const dottedQuad = (start: number): number => {
-    const v4 = parseIPv4(text.slice(start));
-    return v4 ? ((v4[0]! << 24) | (v4[1]! << 16) | (v4[2]! << 8) | v4[3]!) >>> 0 : -1;
-  };
-  if (!scanIPv6Groups(text, n, words, dottedQuad)) return undefined;
-  const out = new Uint8Array(16);
-  for (let w = 0; w < 8; w++) {
-    out[2 * w] = words[w]! >> 8;
-    out[2 * w + 1] = words[w]! & 0xff;
-  }
-  return out;
-}
-
-/** The split-and-regular-expression form of parseIPv6, kept as its reference in the tests. */
-export function parseIPv6Reference(text: string): Uint8Array | undefined {
-  if (text.length < 2 || text.length > 45 || text.includes('%')) return undefined;
-  const halves = text.split('::');
-  if (halves.length > 2) return undefined;
-  const groups = (half: string): number[] | undefined => {
-    if (half === '') return [];
-    const out: number[] = [];
-    const parts = half.split(':');
-    for (let i = 0; i < parts.length; i++) {
-      const part = parts[i]!;
-      if (i === parts.length - 1 && part.includes('.')) {
-        const v4 = parseIPv4(part);
-        if (!v4) return undefined;
-        out.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
-      } else {
-        if (!/^[0-9a-fA-F]{1,4}$/.test(part)) return undefined;
-        out.push(Number.parseInt(part, 16));
-      }
-    }
-    return out;
-  };
-  const head = groups(halves[0]!);
-  const tail = halves.length === 2 ? groups(halves[1]!) : [];
-  if (!head || !tail) return undefined;
-  const total = head.length + tail.length;
-  if (halves.length === 2 ? total > 7 : total !== 8) return undefined;
-  const words = [...head, ...new Array<number>(8 - total).fill(0), ...tail];
-  const out = new Uint8Array(16);
-  for (let i = 0; i < 8; i++) {
-    out[2 * i] = words[i]! >> 8;
-    out[2 * i + 1] = words[i]! & 0xff;
-  }
-  return out;
 }
 
 export function parseAddress(text: string): { family: Family; addr: Uint8Array } | undefined {

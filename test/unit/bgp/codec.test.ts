@@ -17,14 +17,13 @@ import {
   type PathAttributes,
   parseCommunity,
   parseIPv4,
-  parseIPv4Reference,
   parseIPv6,
-  parseIPv6Reference,
   parseLargeCommunity,
   parsePrefix,
   type UpdateContext,
   type UpdateMessage,
 } from '../../../announcers/bgp/codec/index.js';
+import { parseIPv4Reference, parseIPv6Reference } from '../../support/ip-reference.js';
 import {
   AS_PATH_65001,
   attr,
