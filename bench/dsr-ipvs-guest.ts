@@ -5,44 +5,18 @@
  * runs nodewarden's DSR, IPVS in DR mode and the kernel's ECMP DR side by side
  * (bench/dsr-e2e.ts). Writes its JSON to the path given as the only argument.
  */
-import { readdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
-import { join } from 'node:path';
-import { BpfObject } from '../bpf/index.js';
-import { bpfObjectDir } from '../bpf/paths.js';
-import { mountTempBpffs } from '../test/support/bpffs.js';
+import { loadEveryObject } from '../test/support/bpf-objects.js';
 import { ecmpReference, endToEnd, ipvsReference, ipvsUnavailable, log, WRK_SECONDS } from './dsr-e2e.js';
 
 const ROUNDS = Number(process.env.NODEWARDEN_BENCH_ROUNDS ?? 7);
-
-/** Each object of bpf/out loaded (all its programs through the verifier) and closed again. */
-function loadEveryObject(): Record<string, string> {
-  const bpffs = mountTempBpffs();
-  try {
-    const verdicts: Record<string, string> = {};
-    for (const file of readdirSync(bpfObjectDir())
-      .filter((f) => f.endsWith('.o'))
-      .sort()) {
-      try {
-        BpfObject.load(join(bpfObjectDir(), file), {
-          pinDir: `${bpffs.dir}/${file.replace(/\.o$/, '')}`,
-        }).close();
-        verdicts[file] = 'loaded';
-      } catch (e) {
-        verdicts[file] = String((e as Error).message);
-      }
-      log(`${file}: ${verdicts[file]}`);
-    }
-    return verdicts;
-  } finally {
-    bpffs.destroy();
-  }
-}
 
 async function main(): Promise<void> {
   const out = process.argv[2];
   if (!out) throw new Error('usage: dsr-ipvs-guest.ts RESULT.json');
   const bpfObjects = loadEveryObject();
+  for (const o of bpfObjects) log(`${o.object}: ${o.whole}`);
   const e2e = await endToEnd(ROUNDS, async (lb) => {
     const why = await ipvsUnavailable(lb);
     if (why) throw new Error(`IPVS does not work in the guest: ${why}`);

@@ -21,7 +21,8 @@ APT_PACKAGES=(clang llvm libbpf-dev libbpf1 linux-libc-dev libc6-dev make bpftoo
   debootstrap systemd-container rpm lintian rpmlint
   # ethtool: the DSR lab turns off tx checksum offload on the client's veth
   ethtool
-  # qemu-system-x86: the KVM guest (Debian's kernel, with IPVS) of the DSR-against-IPVS bench
+  # qemu-system-x86: the KVM guest (Debian's kernel, with IPVS) of the DSR-against-IPVS bench,
+  # and the Debian 12 (6.1 verifier) kernel test
   qemu-system-x86)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -47,7 +47,8 @@ if [ ! -s "$out/rootfs.img" ]; then
   cp "$root/boot/vmlinuz-$kver" "$work/out/vmlinuz"
   cp "$root/boot/initrd.img-$kver" "$work/out/initrd.img"
   rm -rf "$root/var/cache/apt/archives/"*.deb "$root/var/lib/apt/lists/"*
-  mkfs.ext4 -q -L nwbench -d "$root" "$work/out/rootfs.img" 2G
+  # To stderr: stdout carries only the image directory, and mke2fs -d reports there even with -q.
+  mkfs.ext4 -q -L nwbench -d "$root" "$work/out/rootfs.img" 2G >&2
   rm -rf "$out"
   mv "$work/out" "$out"
 fi
