@@ -9,29 +9,24 @@ set -euo pipefail
 
 cache_dir=${NODEWARDEN_BENCH_CACHE:-/var/cache/nodewarden-bench}
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../../scripts/lib/debootstrap.sh"
 suite=bookworm
 # linux-image-amd64: Debian's kernel and modules (ip_vs, 9p, veth...), booted by qemu.
 # ipvsadm: the reference. iproute2/nftables/ethtool/procps: what the DSR lab runs.
 # wrk: the load generator. libbpf1: as the package depends on it. libstdc++6: node's.
 include=linux-image-amd64,initramfs-tools,kmod,iproute2,ipvsadm,nftables,ethtool,procps,wrk,libbpf1,libstdc++6
-mirror=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-mirror=${mirror:-http://deb.debian.org/debian}
+mirror=$(debian_mirror)
 node_bin=$(command -v node)
 
 key=$( (printf '%s\n' "$suite" "$include" "$mirror"; cat "$here/guest-init.sh" "$node_bin") | sha256sum | cut -c1-12)
 out="$cache_dir/guest-$suite-$key"
 
-mkdir -p "$cache_dir"
-exec 9>"$cache_dir/.lock"
-flock 9
+lock_cache "$cache_dir"
 if [ ! -s "$out/rootfs.img" ]; then
   work=$(mktemp -d "$cache_dir/build.XXXXXX")
   trap 'rm -rf "$work"' EXIT
   echo "guest: debootstrap $suite with Debian's kernel from $mirror (first run only)" >&2
-  debootstrap --variant=minbase --include="$include" "$suite" "$work/root" "$mirror" >"$work/debootstrap.log" 2>&1 || {
-    tail -n 30 "$work/debootstrap.log" >&2
-    exit 1
-  }
+  debootstrap_into "$work" "$suite" "$include" "$mirror"
   root="$work/root"
   # The host's node (same Debian release, so the same glibc): tsx runs the bench inside.
   install -m 755 "$node_bin" "$root/usr/bin/node"
@@ -46,7 +41,7 @@ if [ ! -s "$out/rootfs.img" ]; then
   mkdir -p "$work/out"
   cp "$root/boot/vmlinuz-$kver" "$work/out/vmlinuz"
   cp "$root/boot/initrd.img-$kver" "$work/out/initrd.img"
-  rm -rf "$root/var/cache/apt/archives/"*.deb "$root/var/lib/apt/lists/"*
+  drop_apt_caches "$root"
   # To stderr: stdout carries only the image directory, and mke2fs -d reports there even with -q.
   mkfs.ext4 -q -L nwbench -d "$root" "$work/out/rootfs.img" 2G >&2
   rm -rf "$out"
