@@ -71,9 +71,6 @@ export const dsrFlow = struct<{ tuple: DsrFlowKey; backend: { addr: Uint8Array }
   backend: dsrBackend,
 });
 
-/** The flow table of earlier versions (40-byte tuple keys); its pin is removed on upgrade. */
-export const LEGACY_DSR_FLOWS_MAP = 'nw_dsr_flows';
-
 const FLOW_KEY_MULTIPLIER = 0x9e3779b97f4a7c15n;
 const U64 = (1n << 64n) - 1n;
 

@@ -6,7 +6,6 @@
  */
 import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { LEGACY_DSR_FLOWS_MAP } from '../../bpf/codecs/dsr.js';
 import { L2_MAPS } from '../../bpf/codecs/l2.js';
 import {
   CounterSlot,
@@ -42,6 +41,16 @@ const PIN_MIGRATIONS = {
   [L2_MAPS.owned]: (layout: { valueSize: number }) => zeroExtendValues(layout.valueSize),
 };
 
+/**
+ * Pins of maps that no program of this release uses: removed when the datapath
+ * opens. A program of the earlier release that still holds one keeps it alive
+ * until the new program replaces it in its link.
+ */
+export const RETIRED_PINS = [
+  'nw_dsr_flows', // DSR flow table keyed by the 40-byte tuple (~25 MB), before the 64-bit key
+  'nw_fw_ident_exact', // exact-match identities (and their inner maps), before the identity hash
+];
+
 /** tc clsact filters nodewarden creates use this handle ("NW"), so cleanup can find them without state. */
 export const TC_FILTER_HANDLE = 0x4e57;
 
@@ -71,6 +80,7 @@ export class Datapath {
 
   private constructor(private readonly options: DatapathOptions) {
     ensurePinDir(options.pinDir);
+    for (const name of RETIRED_PINS) rmSync(join(options.pinDir, name), { force: true });
     const load = (name: DatapathObject) =>
       BpfObject.load(bpfObjectPath(name), { pinDir: options.pinDir, migrations: PIN_MIGRATIONS });
     const counters = load('counters');
@@ -141,8 +151,6 @@ export class Datapath {
         pinDir: this.options.pinDir,
         migrations: PIN_MIGRATIONS,
       });
-      // An earlier version's flow table (40-byte keys, ~25 MB): no program uses it any more.
-      rmSync(join(this.options.pinDir, LEGACY_DSR_FLOWS_MAP), { force: true });
     }
     return this.dsrObject;
   }

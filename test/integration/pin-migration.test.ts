@@ -17,7 +17,7 @@ import {
   setAsideIfIncompatible,
 } from '../../bpf/index.js';
 import { bpf } from '../../bpf/native/ffi.js';
-import { Datapath } from '../../daemon/datapath/actuator.js';
+import { Datapath, RETIRED_PINS } from '../../daemon/datapath/actuator.js';
 import { mountTempBpffs, type TempBpffs } from '../support/bpffs.js';
 import { BPF_OBJECT } from '../support/paths.js';
 
@@ -116,5 +116,21 @@ describe('pinned maps across restarts and upgrades', () => {
     pinned.close();
     // The same layout is left where it is.
     expect(setAsideIfIncompatible(L2_MAPS.owned, pinPath, { ...wanted, valueSize: 8 })).toBeUndefined();
+  });
+
+  it('removes the pins of maps this release retired when the datapath opens', () => {
+    const pinDir = join(bpffs.dir, 'retired');
+    BpfObject.load(BPF_OBJECT('counters'), { pinDir }).close();
+    for (const name of RETIRED_PINS) {
+      const old = createMap({ type: BPF_MAP_TYPE_HASH, name, keySize: 4, valueSize: 4, maxEntries: 1 });
+      expect(bpf.objPin(old.fd, join(pinDir, name))).toBe(0);
+      old.close();
+    }
+    const datapath = Datapath.open({ pinDir, tcMode: 'auto', xdpMode: 'native' });
+    try {
+      for (const name of RETIRED_PINS) expect(existsSync(join(pinDir, name))).toBe(false);
+    } finally {
+      datapath.close();
+    }
   });
 });
