@@ -60,14 +60,12 @@ beforeAll(async () => {
   bpffs = mountTempBpffs();
   files = daemonFiles(config());
   lab = await createLab();
-  node = await lab.host('node');
-  birdHost = await lab.host('bird');
-  await lab.link(node, birdHost, {
-    aDev: 'eth0',
-    bDev: 'eth0',
-    aAddrs: [`${NODE}/24`, 'fd97::1/64'],
-    bAddrs: [`${BIRD}/24`, 'fd97::2/64'],
-  });
+  [node, birdHost] = await lab.pair(
+    'node',
+    'bird',
+    [`${NODE}/24`, 'fd97::1/64'],
+    [`${BIRD}/24`, 'fd97::2/64'],
+  );
   bird = await BirdPeer.start(birdHost, {
     asn: 65002,
     routerId: BIRD,

@@ -60,14 +60,7 @@ const state = (s: BgpSpeaker): PeerStatus => s.peers()[0]!;
 
 beforeAll(async () => {
   lab = await createLab();
-  node = await lab.host('node');
-  birdHost = await lab.host('bird');
-  await lab.link(node, birdHost, {
-    aDev: 'eth0',
-    bDev: 'eth0',
-    aAddrs: [`${NODE}/24`],
-    bAddrs: [`${BIRD}/24`],
-  });
+  [node, birdHost] = await lab.pair('node', 'bird', [`${NODE}/24`], [`${BIRD}/24`]);
 });
 
 afterEach(async () => {

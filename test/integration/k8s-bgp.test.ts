@@ -42,14 +42,7 @@ const v4Routes = () => bird.routes('ipv4');
 beforeAll(async () => {
   bpffs = mountTempBpffs();
   lab = await createLab();
-  node = await lab.host('node');
-  birdHost = await lab.host('bird');
-  await lab.link(node, birdHost, {
-    aDev: 'eth0',
-    bDev: 'eth0',
-    aAddrs: [`${NODE}/24`],
-    bAddrs: [`${BIRD}/24`],
-  });
+  [node, birdHost] = await lab.pair('node', 'bird', [`${NODE}/24`], [`${BIRD}/24`]);
   bird = await BirdPeer.start(birdHost, {
     asn: 65002,
     routerId: BIRD,

@@ -37,14 +37,7 @@ const POLICY = {
 beforeAll(async () => {
   bpffs = mountTempBpffs();
   lab = await createLab();
-  node = await lab.host('node');
-  peer = await lab.host('peer');
-  await lab.link(node, peer, {
-    aDev: 'eth0',
-    bDev: 'eth0',
-    aAddrs: ['10.79.0.1/24'],
-    bAddrs: ['10.79.0.2/24'],
-  });
+  [node, peer] = await lab.pair('node', 'peer', ['10.79.0.1/24'], ['10.79.0.2/24']);
   ({ process: fixture, server, api } = await startLabFixture(node, TOKEN));
   await api('POST', '/fixture/seed', [
     {

@@ -67,14 +67,7 @@ const slice = (ready: boolean) =>
 beforeAll(async () => {
   bpffs = mountTempBpffs();
   lab = await createLab();
-  node = await lab.host('node');
-  lb = await lab.host('lb');
-  await lab.link(node, lb, {
-    aDev: 'eth0',
-    bDev: 'eth0',
-    aAddrs: [`${NODE_IP}/24`],
-    bAddrs: ['10.79.0.2/24'],
-  });
+  [node, lb] = await lab.pair('node', 'lb', [`${NODE_IP}/24`], ['10.79.0.2/24']);
   let server: string;
   ({ process: fixture, server, api } = await startLabFixture(node, TOKEN));
   await api('POST', '/fixture/seed', [

@@ -187,6 +187,14 @@ export class Lab {
     return host;
   }
 
+  /** Two new hosts joined by one veth, `eth0` on both sides: the shape most tests start from. */
+  async pair(aName: string, bName: string, aAddrs: string[], bAddrs: string[]): Promise<[Host, Host]> {
+    const a = await this.host(aName);
+    const b = await this.host(bName);
+    await this.link(a, b, { aDev: 'eth0', bDev: 'eth0', aAddrs, bAddrs });
+    return [a, b];
+  }
+
   /** A veth pair between two hosts of this lab, both ends up and addressed. */
   async link(a: Host, b: Host, opts: LinkOptions = {}): Promise<Link> {
     this.#assertAlive();
