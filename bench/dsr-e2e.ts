@@ -10,12 +10,12 @@ import { createLab } from '../test/lab/index.js';
 import { mountTempBpffs } from '../test/support/bpffs.js';
 import type { DaemonFiles } from '../test/support/daemon.js';
 import { ADDR, buildDsrTopology, startDsrDaemons } from '../test/support/dsr-topology.js';
+import { median } from './report.js';
 import { type WrkRun, wrk } from './wrk.js';
 
 export const WRK_SECONDS = Number(process.env.NODEWARDEN_BENCH_WRK_SECONDS ?? 8);
 
 export const log = (m: string) => process.stderr.write(`[bench] ${m}\n`);
-export const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
 
 /** A load balancer to compare with, set up on the load-balancer node for `vip`. */
 export interface Reference {

@@ -36,15 +36,8 @@ import { createLab } from '../test/lab/index.js';
 import { mountTempBpffs } from '../test/support/bpffs.js';
 import { ipFrame, TcpFlag, tcp } from '../test/support/packets.js';
 import { sampleService } from '../test/support/services.js';
-import {
-  ecmpReference,
-  endToEnd,
-  ipvsReference,
-  ipvsUnavailable,
-  log,
-  median,
-  WRK_SECONDS,
-} from './dsr-e2e.js';
+import { ecmpReference, endToEnd, ipvsReference, ipvsUnavailable, log, WRK_SECONDS } from './dsr-e2e.js';
+import { median } from './report.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = join(REPO, 'bench', 'results', 'dsr-latest.json');

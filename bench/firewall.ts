@@ -61,7 +61,7 @@ import type { HostPolicy, Rule } from '../host-policies/model.js';
 import { parsePrefix, toBytes } from '../host-policies/prefix.js';
 import { createLab, formatArgv, type Host, type Lab } from '../test/lab/index.js';
 import { mountTempBpffs, type TempBpffs } from '../test/support/bpffs.js';
-import { machineFacts } from './machine.js';
+import { machineFacts } from './report.js';
 
 // ---------------------------------------------------------------------------------------------
 // Parameters

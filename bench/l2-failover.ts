@@ -34,7 +34,7 @@ import {
   startTcpProber,
   stopL2Cluster,
 } from '../test/support/l2-cluster.js';
-import { machineFacts } from './machine.js';
+import { machineFacts, median } from './report.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = join(REPO, 'bench', 'results', 'l2-failover-latest.json');
@@ -53,7 +53,6 @@ const SETTINGS = ALL_SETTINGS.filter(
 );
 
 const epochMs = () => performance.timeOrigin + performance.now();
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 interface RunResult {
   victim: string;

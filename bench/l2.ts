@@ -30,7 +30,7 @@ import { createLab, type Host } from '../test/lab/index.js';
 import { mountTempBpffs } from '../test/support/bpffs.js';
 import { type DaemonFiles, type DaemonInstance, daemonFiles, startDaemon } from '../test/support/daemon.js';
 import { enableNativeXdpTx, l2NodeConfig } from '../test/support/l2.js';
-import { machineFacts } from './machine.js';
+import { machineFacts } from './report.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = join(REPO, 'bench', 'results', 'l2-latest.json');

@@ -33,8 +33,8 @@ import { buildPackages } from '../test/package/build.js';
 import { Container, rootfsTarball } from '../test/package/container.js';
 import { mountTempBpffs } from '../test/support/bpffs.js';
 import { CLI_BUNDLE, REPO_ROOT } from '../test/support/paths.js';
+import { median } from './report.js';
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const mb = (bytes: number) => Math.round((bytes / 1048576) * 10) / 10;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { createLab, type Host } from '../test/lab/index.js';
 import { mountTempBpffs } from '../test/support/bpffs.js';
 import { daemonFiles, startDaemon } from '../test/support/daemon.js';
+import { median } from './report.js';
 import { wrk as runWrk } from './wrk.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -31,7 +32,6 @@ const WRK_SECONDS = 8;
 const NODE = '10.92.0.1';
 
 const log = (m: string) => process.stderr.write(`[bench] ${m}\n`);
-const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
 
 function config(endpointsOfFirst: number): string {
   const items = Array.from({ length: PORTS }, (_, i) => {
